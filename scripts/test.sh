@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole suite: lint, format check, then pytest on SQLite and PostgreSQL with the browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=.venv/bin
+export PYTHON=$bin/python
+
+bash scripts/system-deps.sh
+workdir=$(mktemp -d)
+cleanup() {
+  if [ -f "$workdir/pgdata/postmaster.pid" ]; then
+    bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$bindir/pg_ctl" -D "$workdir/pgdata" stop -m fast >/dev/null || true
+    else "$bindir/pg_ctl" -D "$workdir/pgdata" stop -m fast >/dev/null || true; fi
+  fi
+  rm -rf "$workdir"
+}
+trap cleanup EXIT
+TEST_DATABASE_URL=$(bash scripts/ensure-postgres.sh "$workdir")
+export TEST_DATABASE_URL
+
+echo "== ruff"
+$bin/ruff check src tests bench
+$bin/ruff format --check src tests bench
+
+echo "== pytest (PostgreSQL: ${TEST_DATABASE_URL%%\?*})"
+$bin/pytest -n "${PYTEST_WORKERS:-2}" -p no:cacheprovider "$@"

@@ -1,0 +1,60 @@
+"""Raxx Console: the operators' cockpit, and the auto-ticketing pipeline at its heart."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from raxx_console.clock import Clock
+from raxx_console.config import ConsoleEnv, load_settings
+from raxx_console.context import EXTENSION_KEY, build_console, close_db_session, secret_key
+from raxx_console.logging_setup import configure_logging
+
+#: Each domain's views module exposes ``bp``; adding a domain is adding a line here.
+BLUEPRINTS = (
+    "raxx_console.health.views",
+    "raxx_console.auth.views",
+    "raxx_console.status.views",
+    "raxx_console.flags.views",
+)
+
+
+def create_app(
+    config_override: dict[str, Any] | None = None, *, clock: Clock | None = None
+) -> Flask:
+    """The app factory. ``config_override`` wins over the environment (tests, ``serve --sandbox``)."""
+    settings = load_settings(config_override)
+    configure_logging(settings.LOG_LEVEL, settings.secret_values())
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.config.update(
+        SECRET_KEY=secret_key(settings),
+        MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.CONSOLE_ENV is not ConsoleEnv.development,
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_SORT_KEYS=False,
+    )
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    app.extensions[EXTENSION_KEY] = build_console(settings, clock=clock)
+    _wire(app)
+    return app
+
+
+def _wire(app: Flask) -> None:
+    from raxx_console import errors
+    from raxx_console.auth.access import csrf, load_identity, protect_csrf
+    from raxx_console.middleware import env_guard
+
+    csrf.init_app(app)
+    env_guard.init_app(app)
+    app.before_request(load_identity)
+    app.before_request(protect_csrf)
+    app.teardown_appcontext(close_db_session)
+    errors.init_app(app)
+    for module in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(module).bp)

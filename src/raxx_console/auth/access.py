@@ -1,0 +1,111 @@
+"""Who is asking, and may they: session cookie, bearer token, or Cloudflare Access identity.
+
+``load_identity`` runs before every request and sets ``g.user`` and ``g.auth_method``.
+Bearer-token requests are exempt from CSRF (no cookie, no ambient authority); every other
+state-changing request must carry the CSRF token.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import abort, g, redirect, request, session, url_for
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import select
+
+from raxx_console.auth.models import ApiToken, Role, User
+from raxx_console.context import console, db_session
+
+F = TypeVar("F", bound=Callable[..., Any])
+csrf = CSRFProtect()
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def hash_token(token: str) -> str:
+    """API tokens are 256-bit random strings, so a plain SHA-256 is a sound way to store them."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def wants_json() -> bool:
+    """JSON routes and API clients get JSON errors; people get pages."""
+    return (
+        request.path.endswith(".json")
+        or request.path.startswith("/api/")
+        or request.is_json
+        or g.get("auth_method") == "token"
+        or request.accept_mimetypes.best == "application/json"
+    )
+
+
+def _user_from_bearer(header: str) -> User | None:
+    token = header.removeprefix("Bearer ").strip()
+    if not token:
+        return None
+    row = db_session().scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None or row.user.disabled:
+        return None
+    row.last_used_at = console().clock.now()
+    db_session().commit()
+    return row.user
+
+
+def load_identity() -> None:
+    """Set ``g.user``/``g.auth_method``; a wrong bearer token is refused outright."""
+    g.user, g.auth_method = None, None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        user = _user_from_bearer(header)
+        if user is None:
+            abort(401, description="invalid or revoked API token")
+        g.user, g.auth_method = user, "token"
+        return
+    from raxx_console.auth.cf_access import user_from_cf_access
+
+    user = user_from_cf_access()
+    if user is not None:
+        g.user, g.auth_method = user, "cf_access"
+        return
+    user_id = session.get("user_id")
+    if user_id is not None:
+        user = db_session().get(User, user_id)
+        if user is not None and not user.disabled:
+            g.user, g.auth_method = user, "session"
+
+
+def protect_csrf() -> None:
+    """CSRF on every state-changing request that did not come with a bearer token."""
+    if request.method in UNSAFE_METHODS and g.get("auth_method") != "token":
+        csrf.protect()
+
+
+def current_user() -> User | None:
+    return g.get("user")
+
+
+def actor() -> str:
+    """The audit ``actor``: the user's email."""
+    user = current_user()
+    return user.email if user is not None else "anonymous"
+
+
+def require_role(role: Role) -> Callable[[F], F]:
+    """Pages redirect anonymous visitors to the login page; JSON callers get 401; too low a role 403."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                if wants_json():
+                    abort(401, description="authentication required")
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if user.role < role:
+                abort(403, description=f"this needs the {role.name} role")
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator

@@ -1,0 +1,69 @@
+"""``raxx-console user create`` and ``token create``."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from sqlalchemy import select
+
+from raxx_console.auth import service
+from raxx_console.auth.models import User
+from raxx_console.cli import fail, load_console
+
+
+@click.group("user")
+def user_group() -> None:
+    """Console users."""
+
+
+@user_group.command("create")
+@click.option("--email", required=True)
+@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--no-password", is_flag=True, help="Cloudflare Access only; no password login.")
+def user_create(email: str, role: str, no_password: bool) -> None:
+    """Create a user; the password comes from RAXX_CONSOLE_PASSWORD or a prompt."""
+    password = None
+    if not no_password:
+        password = os.environ.get("RAXX_CONSOLE_PASSWORD") or click.prompt(
+            "Password", hide_input=True, confirmation_prompt=True
+        )
+    console = load_console()
+    try:
+        with console.db.session() as session:
+            service.create_user(
+                session,
+                console.clock,
+                email=email,
+                role=role,
+                password=password,
+                actor="system:cli",
+                env=console.env,
+            )
+    except service.AuthError as exc:
+        fail(str(exc))
+    click.echo(f"created {role} {email.strip().lower()}")
+
+
+@click.group("token")
+def token_group() -> None:
+    """API tokens for the JSON API (Authorization: Bearer)."""
+
+
+@token_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="cli", show_default=True)
+def token_create(email: str, name: str) -> None:
+    """Create a token for a user and print it once."""
+    console = load_console()
+    with console.db.session() as session:
+        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None:
+            fail(f"no user with email {email}")
+        token = service.create_token(
+            session, console.clock, user=user, name=name, actor="system:cli", env=console.env
+        )
+    click.echo(token)
+
+
+commands = [user_group, token_group]

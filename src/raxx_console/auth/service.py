@@ -1,0 +1,129 @@
+"""Users, passwords and API tokens. Every mutation here writes its audit row in the same transaction."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from raxx_console.audit import service as audit
+from raxx_console.audit.models import AuditLog
+from raxx_console.auth.access import hash_token
+from raxx_console.auth.models import ApiToken, Role, User
+from raxx_console.clock import Clock
+
+PASSWORD_METHOD = "scrypt"
+MIN_PASSWORD_LENGTH = 12
+LOGIN_FAILURE_LIMIT = 5
+LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
+TOKEN_PREFIX = "rxc_"
+#: Checked against when the email is unknown, so a miss costs what a hit costs.
+_DUMMY_HASH = generate_password_hash("not-a-real-password", method=PASSWORD_METHOD)
+
+
+class AuthError(ValueError):
+    """A request the caller can fix; the message says how."""
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 255 or " " in email:
+        raise AuthError("expected an email address")
+    return email
+
+
+def create_user(
+    session: Session,
+    clock: Clock,
+    *,
+    email: str,
+    role: str,
+    password: str | None,
+    actor: str,
+    env: str,
+) -> User:
+    """A new user; ``password`` None means Cloudflare Access (or a later reset) is the only way in."""
+    email = normalize_email(email)
+    if role not in Role.__members__:
+        raise AuthError("role must be viewer, operator or admin")
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if session.scalar(select(User).where(User.email == email)) is not None:
+        raise AuthError(f"a user with email {email} already exists")
+    user = User(
+        email=email,
+        role_name=role,
+        password_hash=generate_password_hash(password, method=PASSWORD_METHOD)
+        if password
+        else None,
+        created_at=clock.now(),
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        action="console.user.created",
+        actor=actor,
+        selected_env=env,
+        payload={"user_id": user.id, "email": email, "role": role},
+    )
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The user if the email and password match and the user is enabled; None otherwise."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or user.password_hash is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or user.disabled:
+        return None
+    return user
+
+
+def recent_login_failures(session: Session, clock: Clock, *, email: str, ip: str) -> int:
+    """Failed logins for this email or from this address inside the window (all processes)."""
+    since = clock.now() - LOGIN_FAILURE_WINDOW
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditLog)
+            .where(AuditLog.action == "console.auth.login_failed", AuditLog.created_at >= since)
+            .where(
+                or_(
+                    AuditLog.payload["email"].as_string() == email.strip().lower(),
+                    AuditLog.payload["ip"].as_string() == ip,
+                )
+            )
+        )
+        or 0
+    )
+
+
+def create_token(
+    session: Session, clock: Clock, *, user: User, name: str, actor: str, env: str
+) -> str:
+    """A new API token for ``user``; the plain value is returned once and never stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id,
+        name=name[:100],
+        token_hash=hash_token(token),
+        prefix=token[:10],
+        created_at=clock.now(),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        action="console.token.created",
+        actor=actor,
+        selected_env=env,
+        payload={"token_id": row.id, "user_id": user.id, "prefix": row.prefix, "name": row.name},
+    )
+    return token

@@ -1,0 +1,90 @@
+"""Login and logout pages. A failed login never says which half was wrong, and is rate-limited."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+
+from raxx_console.audit import service as audit
+from raxx_console.auth import service
+from raxx_console.auth.access import actor, current_user
+from raxx_console.context import console, db_session
+from raxx_console.middleware.env_guard import selected_env
+
+bp = Blueprint("auth", __name__)
+
+FAILED_LOGIN_MESSAGE = "That email and password do not match an account."
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths, so the login page can't be used as an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        if not urlparse(target).netloc:
+            return target
+    return url_for("status.grid")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str | tuple[str, int]:
+    target = _safe_next(request.args.get("next"))
+    if request.method == "GET":
+        if current_user() is not None:
+            return redirect(target)
+        return render_template("auth/login.html", next=target, email=None, error=None)
+
+    email = request.form.get("email", "").strip().lower()
+    password = request.form.get("password", "")
+    ip = request.remote_addr or "unknown"
+    ctx, db = console(), db_session()
+    if (
+        service.recent_login_failures(db, ctx.clock, email=email, ip=ip)
+        >= service.LOGIN_FAILURE_LIMIT
+    ):
+        minutes = int(service.LOGIN_FAILURE_WINDOW.total_seconds() // 60)
+        error = f"Too many failed attempts. Wait {minutes} minutes and try again."
+        return render_template("auth/login.html", next=target, email=email, error=error), 429
+    user = service.authenticate(db, email, password)
+    if user is None:
+        audit.record(
+            db,
+            ctx.clock,
+            action="console.auth.login_failed",
+            actor=email[:255] or "anonymous",
+            selected_env=selected_env(),
+            payload={"email": email[:255], "ip": ip},
+        )
+        db.commit()
+        return render_template(
+            "auth/login.html", next=target, email=email, error=FAILED_LOGIN_MESSAGE
+        ), 401
+    session.clear()
+    session["user_id"] = user.id
+    session.permanent = True
+    user.last_login_at = ctx.clock.now()
+    audit.record(
+        db,
+        ctx.clock,
+        action="console.auth.login",
+        actor=user.email,
+        selected_env=selected_env(),
+        payload={"user_id": user.id, "ip": ip},
+    )
+    db.commit()
+    return redirect(target)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    if current_user() is not None:
+        audit.record(
+            db_session(),
+            console().clock,
+            action="console.auth.logout",
+            actor=actor(),
+            selected_env=selected_env(),
+            payload={},
+        )
+        db_session().commit()
+    session.clear()
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,194 @@
+"""The ``raxx-console`` command: processes (serve, web, worker) and operator chores.
+
+Each domain contributes its own command group (``<domain>/commands.py``, listed in
+``COMMAND_MODULES``). Bad input or configuration prints a message and exits non-zero; no
+traceback reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from raxx_console.config import ConfigError, load_settings
+from raxx_console.context import Console, build_console
+
+#: Modules exposing ``commands``: a list of click commands/groups to add to ``raxx-console``.
+COMMAND_MODULES = (
+    "raxx_console.auth.commands",
+    "raxx_console.flags.commands",
+    "raxx_console.status.commands",
+)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print ``message`` to stderr and exit with ``code``."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+class ConsoleGroup(click.Group):
+    """Turns configuration and database trouble into a message and an exit code, never a trace."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            fail(str(exc))
+        except (OperationalError, ProgrammingError) as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            fail(
+                f"database error: {reason}\n"
+                "  Is DATABASE_URL right, and has `raxx-console db upgrade` been run?",
+                code=1,
+            )
+
+
+def load_console() -> Console:
+    """Settings from the environment and a Console for commands that need no web app."""
+    from raxx_console.logging_setup import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.LOG_LEVEL, settings.secret_values())
+    return build_console(settings)
+
+
+@click.group(cls=ConsoleGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Raxx Console: the operators' cockpit and its auto-ticketing pipeline."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (Procfile: release)."""
+    from raxx_console import migrate
+
+    console = load_console()
+    migrate.upgrade(console.db)
+    click.echo(f"database at revision {migrate.current_revision(console.db)}")
+
+
+def ensure_first_admin(console: Console) -> None:
+    """On a first start with no users, create an admin and print its password once, here only."""
+    from sqlalchemy import func, select
+
+    from raxx_console.auth import service as auth_service
+    from raxx_console.auth.models import User
+
+    with console.db.session() as session:
+        if session.scalar(select(func.count()).select_from(User)):
+            return
+        password = secrets.token_urlsafe(18)
+        email = "admin@localhost"
+        auth_service.create_user(
+            session,
+            console.clock,
+            email=email,
+            role="admin",
+            password=password,
+            actor="system:serve",
+            env=console.env,
+        )
+    click.echo(
+        "\n  First start: created the admin account\n"
+        f"    email:    {email}\n    password: {password}\n"
+        "  It is shown this once. Create your own with `raxx-console user create`.\n"
+    )
+
+
+def start_worker(console: Console) -> Any:
+    from raxx_console.jobs import JOBS
+    from raxx_console.worker import Worker
+
+    return Worker(console, JOBS).start()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--sandbox", is_flag=True, help="Also run the FreeScout/Slack sandboxes and demo surfaces."
+)
+def serve(host: str, port: int, sandbox: bool) -> None:
+    """Web + worker in one process, on the embedded SQLite default."""
+    from werkzeug.serving import run_simple
+
+    from raxx_console import create_app, migrate
+
+    overrides: dict[str, Any] = {}
+    stack = None
+    if sandbox:
+        from raxx_console.sandbox.stack import SandboxStack
+
+        stack = SandboxStack.start()
+        overrides.update(stack.settings_overrides(console_url=f"http://{host}:{port}"))
+        click.echo(stack.describe())
+    app = create_app(overrides)
+    console: Console = app.extensions["raxx_console"]
+    migrate.upgrade(console.db)
+    ensure_first_admin(console)
+    if stack is not None:
+        stack.seed(console)
+    worker = start_worker(console)
+    click.echo(f"Raxx Console ({console.env}) on http://{host}:{port}/  — Ctrl-C to stop")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        worker.stop()
+        if stack is not None:
+            stack.stop()
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "8000")), type=int)
+def web(host: str, port: int) -> None:
+    """The web process under gunicorn (WEB_CONCURRENCY workers)."""
+    from gunicorn.app.base import BaseApplication
+
+    settings = load_settings()
+
+    class ConsoleWeb(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", settings.WEB_CONCURRENCY)
+            self.cfg.set("threads", 4)
+            self.cfg.set("timeout", 30)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            from raxx_console import create_app
+
+            return create_app()
+
+    ConsoleWeb().run()
+
+
+@main.command()
+def worker() -> None:
+    """The background worker: the periodic jobs of ``raxx_console.jobs``."""
+    console = load_console()
+    running = start_worker(console)
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    running.stop()
+
+
+for _module in COMMAND_MODULES:
+    for _command in importlib.import_module(_module).commands:
+        main.add_command(_command)

@@ -1,0 +1,225 @@
+"""Settings: every environment variable the runbooks name, strictly parsed.
+
+A malformed value stops start-up with a message that names the variable and what it
+expected — never the value, since half of these are secrets. Feature flags (``FLAG_*``)
+are deliberately *not* parsed here: a bad flag value must not crash-loop the dynos in
+the middle of an incident, so ``raxx_console.flags`` reads them leniently.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """Start-up configuration is unusable; the message is safe to print."""
+
+
+class ConsoleEnv(StrEnum):
+    production = "production"
+    staging = "staging"
+    development = "development"
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90"``, ``"15m"``, ``"4h"`` or ``"1d"``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError("expected a duration such as 30, 30s, 15m, 4h or 1d")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("expected a positive duration")
+    return seconds
+
+
+def _csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _host_map(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    mapping: dict[str, str] = {}
+    for pair in value.split(","):
+        if not pair.strip():
+            continue
+        host, sep, env = pair.partition("=")
+        if not sep or not host.strip() or not env.strip():
+            raise ValueError("expected host=env pairs separated by commas")
+        mapping[host.strip().lower()] = env.strip().lower()
+    return mapping
+
+
+def _label_map(value: Any) -> Any:
+    """``critical=P1,warning=P2`` → dict; used for Alertmanager severities."""
+    if not isinstance(value, str):
+        return value
+    mapping: dict[str, str] = {}
+    for pair in value.split(","):
+        if not pair.strip():
+            continue
+        key, sep, severity = pair.partition("=")
+        if not sep or severity.strip().upper() not in {"P1", "P2", "P3"}:
+            raise ValueError("expected label=P1|P2|P3 pairs separated by commas")
+        mapping[key.strip().lower()] = severity.strip().upper()
+    return mapping
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_csv)]
+HostEnvMap = Annotated[dict[str, ConsoleEnv], NoDecode, BeforeValidator(_host_map)]
+SeverityMap = Annotated[dict[str, str], NoDecode, BeforeValidator(_label_map)]
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+OptionalInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
+OptionalStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_to_none)]
+
+
+class Settings(BaseSettings):
+    """The console's configuration. Field names are the env var names."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", env_file=None)
+
+    # --- the deployment -------------------------------------------------------------
+    CONSOLE_ENV: ConsoleEnv = ConsoleEnv.development
+    CONSOLE_HOST_ENV_MAP: HostEnvMap = Field(default_factory=dict)
+    CONSOLE_BASE_URL: OptionalStr = None
+    SECRET_KEY: OptionalSecret = None
+    DATABASE_URL: OptionalSecret = None
+    INSTANCE_PATH: OptionalStr = None
+    WEB_CONCURRENCY: int = Field(default=2, ge=1, le=64)
+    SOURCE_VERSION: OptionalStr = None
+    HEROKU_SLUG_COMMIT: OptionalStr = None
+    MAX_CONTENT_LENGTH: int = Field(default=2 * 1024 * 1024, ge=1024)
+    LOG_LEVEL: str = "INFO"
+
+    # --- FreeScout (incident runbook, Step 0) ---------------------------------------
+    FREESCOUT_API_URL: OptionalStr = None
+    FREESCOUT_INSTANCE_URL: OptionalStr = None
+    FREESCOUT_API_KEY: OptionalSecret = None
+    FREESCOUT_OPERATIONS_MAILBOX_ID: OptionalInt = None
+    FREESCOUT_SUPPORT_MAILBOX_ID: OptionalInt = None
+    FREESCOUT_BOT_USER_ID: OptionalInt = None
+    FREESCOUT_CF_ACCESS_REQUIRED: bool = True
+    FREESCOUT_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=120)
+    CF_ACCESS_SVC_TICKETS_CLIENT_ID: OptionalStr = None
+    CF_ACCESS_SVC_TICKETS_CLIENT_SECRET: OptionalSecret = None
+    CONSOLE_TICKET_CUSTOMER_EMAIL: str = "ops-console@raxx.app"
+
+    # --- Cloudflare Access identity for people using the console --------------------
+    CF_ACCESS_TEAM_DOMAIN: OptionalStr = None
+    CF_ACCESS_AUD: OptionalStr = None
+    CF_ACCESS_CERTS_URL: OptionalStr = None
+
+    # --- Slack ----------------------------------------------------------------------
+    SLACK_BOT_TOKEN: OptionalSecret = None
+    SLACK_API_URL: str = "https://slack.com/api/"
+    SLACK_ALERT_DM_USER_IDS: CsvList = Field(default_factory=list)
+    SLACK_REPEAT_INTERVAL: Duration = 4 * 3600.0
+
+    # --- status poller and alerts ----------------------------------------------------
+    SURFACES_FILE: OptionalStr = None
+    POLL_INTERVAL_SECONDS: Duration = 30.0
+    ALERT_REOPEN_COOLDOWN: Duration = 3600.0
+    INVESTIGATE_DEDUP_WINDOW: Duration = 3600.0
+    ALERTMANAGER_SEVERITY_MAP: SeverityMap = Field(
+        default_factory=lambda: {"critical": "P1", "warning": "P2"}
+    )
+    FLAG_CACHE_TTL_SECONDS: Duration = 30.0
+
+    # --- observability ----------------------------------------------------------------
+    SENTRY_DSN: OptionalSecret = None
+
+    @field_validator("FREESCOUT_API_URL", "FREESCOUT_INSTANCE_URL", "CONSOLE_BASE_URL")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("SLACK_API_URL")
+    @classmethod
+    def _slack_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @model_validator(mode="after")
+    def _production_needs_secret_key(self) -> Settings:
+        if self.CONSOLE_ENV is ConsoleEnv.production and self.SECRET_KEY is None:
+            raise ValueError("SECRET_KEY is required when CONSOLE_ENV=production")
+        return self
+
+    # ------------------------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.CONSOLE_ENV is ConsoleEnv.production
+
+    @property
+    def instance_path(self) -> Path:
+        return Path(self.INSTANCE_PATH or Path.cwd() / "instance")
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redaction filter."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return values
+
+    def secret(self, name: str) -> str | None:
+        value = getattr(self, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Read the environment (and test overrides); raise ConfigError naming bad variables."""
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per bad variable, saying what was expected and never echoing the value."""
+    lines = ["invalid configuration:"]
+    for error in exc.errors(include_input=False, include_url=False):
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}")
+    return "\n".join(lines)

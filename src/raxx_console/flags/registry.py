@@ -1,0 +1,62 @@
+"""The flags the console knows: the runbooks' names, what each gates, and its default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FlagSpec:
+    name: str
+    description: str
+    default: bool = False
+    #: Turning it on files tickets, so the FreeScout prerequisites must be in place first.
+    needs_ticketing: bool = False
+
+
+FLAGS: tuple[FlagSpec, ...] = (
+    FlagSpec(
+        "FLAG_CONSOLE_INVESTIGATE_FROM_STATUS",
+        "Entry point A: the Investigate button on degraded status tiles files a FreeScout ticket.",
+        needs_ticketing=True,
+    ),
+    FlagSpec(
+        "FLAG_CONSOLE_INVESTIGATE_LINKED_TICKET",
+        "Status tiles show the open FreeScout ticket already filed for the surface.",
+    ),
+    FlagSpec(
+        "FLAG_CONSOLE_ALERTS_AUTO_TICKET",
+        "Entry point B: P2 and P1 alerts file FreeScout tickets (Slack DMs fire regardless).",
+        needs_ticketing=True,
+    ),
+    FlagSpec(
+        "FLAG_CONSOLE_ALERTS_AUTO_RESOLVE",
+        "Close an alert's FreeScout ticket automatically when the alert resolves.",
+    ),
+    FlagSpec(
+        "FLAG_CONSOLE_DEPLOY_UI",
+        "Kill switch for the whole deploy modal flow; off means break-glass deploys only.",
+    ),
+    FlagSpec(
+        "FLAG_CONSOLE_DEPLOY_ASYNC",
+        "Deploy dispatch answers 202 at once and resolves the run id lazily (else a 30 s sync poll).",
+    ),
+    FlagSpec(
+        "FLAG_CONSOLE_DEPLOY_CHIP",
+        "The cross-page in-flight deploy indicator.",
+    ),
+    FlagSpec(
+        "FLAG_CONSOLE_ROTATE_UI",
+        "The rotate-from-console button on /secrets rows.",
+    ),
+    FlagSpec(
+        "FLAG_CONSOLE_ROTATION_MODE_A",
+        "Per-secret Mode A handler dispatch (auto-rotate instead of the manual SOP).",
+    ),
+)
+
+BY_NAME = {spec.name: spec for spec in FLAGS}
+
+
+def get_spec(name: str) -> FlagSpec | None:
+    return BY_NAME.get(name)

@@ -1,0 +1,40 @@
+"""Log lines for people grepping Heroku logs: one line each, secrets redacted, no surprises."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+REDACTED = "[redacted]"
+_HANDLER_NAME = "raxx-console"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Replaces every configured secret value in the finished line, tracebacks included."""
+
+    def __init__(self, secrets: Iterable[str], fmt: str) -> None:
+        super().__init__(fmt)
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        for secret in self.secrets:
+            line = line.replace(secret, REDACTED)
+        return line
+
+
+def configure_logging(level: str, secrets: Iterable[str]) -> None:
+    """Install (or refresh) the console's stderr handler on the root logger."""
+    root = logging.getLogger()
+    root.setLevel(level)
+    handler = next((h for h in root.handlers if h.get_name() == _HANDLER_NAME), None)
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.set_name(_HANDLER_NAME)
+        root.addHandler(handler)
+    handler.setFormatter(
+        RedactingFormatter(secrets, "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    for noisy in ("httpx", "httpcore", "werkzeug", "urllib3", "slack_sdk"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

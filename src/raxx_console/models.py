@@ -1,0 +1,9 @@
+"""Every model, imported in one place so Alembic and ``Base.metadata`` see the whole schema."""
+
+from raxx_console.audit.models import AuditLog
+from raxx_console.auth.models import ApiToken, User
+from raxx_console.db import Base
+from raxx_console.flags.models import FlagOverride
+from raxx_console.status.models import SurfaceCheck, SurfaceStatus
+
+__all__ = ["ApiToken", "AuditLog", "Base", "FlagOverride", "SurfaceCheck", "SurfaceStatus", "User"]

@@ -1,0 +1,44 @@
+// Keeps the status grid current without a full reload: fetches status.json and patches each tile.
+(function () {
+  const grid = document.querySelector("[data-status-grid]");
+  if (!grid) return;
+  const every = Math.max(2000, parseInt(grid.dataset.refreshMs || "15000", 10));
+
+  function time(iso) {
+    return iso ? new Date(iso).toISOString().substring(11, 19) + " UTC" : "never";
+  }
+
+  function patch(tile, s) {
+    if (tile.dataset.status !== s.status) {
+      // A change of status can change the tile's actions: reload just that once.
+      window.location.reload();
+      return;
+    }
+    tile.querySelector('[data-field="checked_at"]').textContent = time(s.checked_at);
+    tile.querySelector('[data-field="latency"]').textContent =
+      s.latency_ms === null ? "—" : s.latency_ms + " ms";
+    const history = tile.querySelector('[data-field="history"]');
+    history.replaceChildren(...s.history.map((c) => {
+      const li = document.createElement("li");
+      li.className = "h-" + c.status;
+      li.title = time(c.checked_at) + " " + c.status + (c.latency_ms === null ? "" : " " + c.latency_ms + " ms");
+      return li;
+    }));
+  }
+
+  async function refresh() {
+    try {
+      const response = await fetch(grid.dataset.jsonUrl, { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const body = await response.json();
+      for (const s of body.surfaces) {
+        const tile = grid.querySelector(`[data-surface="${CSS.escape(s.surface_id)}"]`);
+        if (tile) patch(tile, s);
+      }
+      document.querySelector("[data-refreshed]").textContent = "updated " + time(body.generated_at);
+    } catch (e) {
+      document.querySelector("[data-refreshed]").textContent = "offline — retrying";
+    }
+  }
+  setInterval(refresh, every);
+})();

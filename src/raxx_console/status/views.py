@@ -1,0 +1,36 @@
+"""The status grid (/console/status) and its JSON twin."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, render_template
+
+from raxx_console.auth.access import require_role
+from raxx_console.auth.models import Role
+from raxx_console.context import console, db_session
+from raxx_console.status import service
+
+bp = Blueprint("status", __name__)
+
+
+@bp.get("/")
+@bp.get("/console/status")
+@require_role(Role.viewer)
+def grid() -> str:
+    ctx = console()
+    tiles = service.tiles(db_session(), ctx.clock, ctx.surfaces)
+    return render_template(
+        "status/grid.html", tiles=tiles, poll_interval=ctx.settings.POLL_INTERVAL_SECONDS
+    )
+
+
+@bp.get("/console/status.json")
+@require_role(Role.viewer)
+def grid_json() -> Response:
+    ctx = console()
+    tiles = service.tiles(db_session(), ctx.clock, ctx.surfaces)
+    return jsonify(
+        {
+            "surfaces": [tile.to_json() for tile in tiles],
+            "generated_at": ctx.clock.now().isoformat().replace("+00:00", "Z"),
+        }
+    )

@@ -1,0 +1,79 @@
+"""The background worker: a declarative table of periodic jobs, each on its own thread.
+
+A job's cycles never overlap (one thread each), a slow job never delays another, and a job that
+raises is logged and retried next interval rather than taking the worker down. A job may be woken
+early (new outbox work) through ``Worker.wake``; across processes it may bring its own waiter
+(PostgreSQL LISTEN/NOTIFY).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from raxx_console.config import Settings
+from raxx_console.context import Console
+
+log = logging.getLogger("raxx_console.worker")
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    #: Seconds between the end of one run and the start of the next, read from the settings.
+    interval: Callable[[Settings], float]
+    run: Callable[[Console], None]
+    #: Blocks until the next run is due or work arrives; default: the interval, or ``wake``.
+    waiter: Callable[[Console, float, threading.Event], None] | None = None
+
+
+class Worker:
+    def __init__(self, console: Console, jobs: tuple[PeriodicJob, ...]) -> None:
+        self.console = console
+        self.jobs = jobs
+        self.stop_event = threading.Event()
+        self._wakeups = {job.name: threading.Event() for job in jobs}
+        self._threads: list[threading.Thread] = []
+
+    def wake(self, name: str) -> None:
+        """Run job ``name`` now instead of at its next interval (no-op for unknown names)."""
+        event = self._wakeups.get(name)
+        if event is not None:
+            event.set()
+
+    def run_job_once(self, job: PeriodicJob) -> bool:
+        """One run of ``job``; False (and an ERROR line) if it raised."""
+        try:
+            job.run(self.console)
+            return True
+        except Exception:
+            log.exception("worker job failed job=%s; it will run again next interval", job.name)
+            return False
+
+    def _loop(self, job: PeriodicJob) -> None:
+        wakeup = self._wakeups[job.name]
+        while not self.stop_event.is_set():
+            self.run_job_once(job)
+            timeout = job.interval(self.console.settings)
+            if job.waiter is not None:
+                job.waiter(self.console, timeout, wakeup)
+            else:
+                wakeup.wait(timeout)
+            wakeup.clear()
+
+    def start(self) -> Worker:
+        for job in self.jobs:
+            thread = threading.Thread(target=self._loop, args=(job,), name=job.name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("worker started jobs=%s", ",".join(job.name for job in self.jobs) or "none")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_event.set()
+        for event in self._wakeups.values():
+            event.set()
+        for thread in self._threads:
+            thread.join(timeout)
