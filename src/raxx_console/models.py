@@ -5,5 +5,16 @@ from raxx_console.auth.models import ApiToken, User
 from raxx_console.db import Base
 from raxx_console.flags.models import FlagOverride
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
+from raxx_console.tickets.models import OutboxItem, Ticket
 
-__all__ = ["ApiToken", "AuditLog", "Base", "FlagOverride", "SurfaceCheck", "SurfaceStatus", "User"]
+__all__ = [
+    "ApiToken",
+    "AuditLog",
+    "Base",
+    "FlagOverride",
+    "OutboxItem",
+    "SurfaceCheck",
+    "SurfaceStatus",
+    "Ticket",
+    "User",
+]

@@ -1,0 +1,316 @@
+"""The durable outbox: calls to FreeScout and Slack that must happen once, even across outages.
+
+Producers ``enqueue`` an item in the same transaction as the state change that calls for it
+(an alert fired, a click reserved a ticket), so the two commit or vanish together. Deliverers
+``claim`` due items with a lease — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a conditional
+update on both backends, so two deliverers never hold the same item — then run the kind's
+handler with no transaction open across the HTTP call, and record what happened.
+
+Handlers are registered per kind (``@handler("freescout.note")``) by the domains that own them;
+``raxx_console.jobs`` imports those modules so every process knows every kind.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from raxx_console.clock import Clock
+from raxx_console.tickets.models import (
+    OUTBOX_CANCELLED,
+    OUTBOX_DONE,
+    OUTBOX_EXPIRED,
+    OUTBOX_FAILED,
+    OUTBOX_PENDING,
+    OutboxItem,
+)
+
+if TYPE_CHECKING:
+    from raxx_console.context import Console
+
+log = logging.getLogger("raxx_console.outbox")
+
+NOTIFY_CHANNEL = "raxx_outbox"
+#: Longer than any handler may take (a few FreeScout calls at their timeout), so a live
+#: deliverer never loses its item; a dead one's item is picked up once the lease runs out.
+LEASE_SECONDS = 120.0
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 300.0
+DELIVERY_THREADS = 8
+
+#: Set after a commit that enqueued work, so this process's deliverer wakes at once.
+local_wakeup = threading.Event()
+
+Status = Literal["done", "retry", "failed", "cancelled", "expired"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a handler made of one attempt."""
+
+    status: Status
+    reason: str | None = None
+    detail: str | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def done(cls, detail: str | None = None) -> Result:
+        return cls("done", detail=detail)
+
+    @classmethod
+    def retry(cls, reason: str, detail: str | None = None, retry_after: float | None = None) -> Result:
+        return cls("retry", reason, detail, retry_after)
+
+    @classmethod
+    def failed(cls, reason: str, detail: str | None = None) -> Result:
+        return cls("failed", reason, detail)
+
+    @classmethod
+    def cancelled(cls, reason: str, detail: str | None = None) -> Result:
+        return cls("cancelled", reason, detail)
+
+    @classmethod
+    def expired(cls, reason: str, detail: str | None = None) -> Result:
+        return cls("expired", reason, detail)
+
+
+Handler = Callable[["Console", OutboxItem], Result]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the function that delivers items of ``kind``."""
+
+    def register(func: Handler) -> Handler:
+        _HANDLERS[kind] = func
+        return func
+
+    return register
+
+
+def registered_kinds() -> list[str]:
+    return sorted(_HANDLERS)
+
+
+def _wake_after_commit(session: Session) -> None:
+    sa_event.listen(session, "after_commit", lambda _s: local_wakeup.set(), once=True)
+
+
+def enqueue(
+    session: Session,
+    clock: Clock,
+    *,
+    kind: str,
+    dedup_key: str,
+    payload: dict[str, Any] | None = None,
+    ticket_id: int | None = None,
+    due_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    lease_for: float | None = None,
+) -> OutboxItem | None:
+    """Add a pending item in the caller's transaction; None if one is already pending for the key.
+
+    ``lease_for`` claims the item for the caller at once (entry A delivers inline while the
+    operator waits; the worker takes over only if that lease runs out).
+    """
+    now = clock.now()
+    item = OutboxItem(
+        kind=kind,
+        dedup_key=dedup_key[:200],
+        ticket_id=ticket_id,
+        payload=dict(payload or {}),
+        state=OUTBOX_PENDING,
+        attempts=1 if lease_for else 0,
+        created_at=now,
+        next_attempt_at=due_at or now,
+        lease_until=now + timedelta(seconds=lease_for) if lease_for else None,
+        expires_at=expires_at,
+    )
+    try:
+        with session.begin_nested():
+            session.add(item)
+            session.flush()
+    except IntegrityError:
+        return None
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, :kind)"), {"channel": NOTIFY_CHANNEL, "kind": kind})
+    _wake_after_commit(session)
+    return item
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Capped exponential backoff with jitter: 5 s, 10 s, 20 s … at most 5 min."""
+    delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return delay * random.uniform(0.8, 1.0)
+
+
+def claim(session: Session, clock: Clock, item_id: int) -> bool:
+    """Take the lease on one item if it is pending and free; True if this caller now holds it."""
+    now = clock.now()
+    result = session.execute(
+        update(OutboxItem)
+        .where(
+            OutboxItem.id == item_id,
+            OutboxItem.state == OUTBOX_PENDING,
+            or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now),
+        )
+        .values(lease_until=now + timedelta(seconds=LEASE_SECONDS), attempts=OutboxItem.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def claim_due(console: Console, *, limit: int = 50, kinds: tuple[str, ...] | None = None) -> list[int]:
+    """Lease up to ``limit`` due items; their ids."""
+    now = console.clock.now()
+    with console.db.session() as session:
+        query = (
+            select(OutboxItem.id)
+            .where(
+                OutboxItem.state == OUTBOX_PENDING,
+                OutboxItem.next_attempt_at <= now,
+                or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now),
+            )
+            .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+            .limit(limit)
+        )
+        if kinds:
+            query = query.where(OutboxItem.kind.in_(kinds))
+        if console.db.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        candidates = list(session.scalars(query))
+        return [item_id for item_id in candidates if claim(session, console.clock, item_id)]
+
+
+def record(console: Console, item_id: int, result: Result) -> None:
+    """Write a handler's result onto its item and release the lease."""
+    now = console.clock.now()
+    with console.db.session() as session:
+        item = session.get(OutboxItem, item_id)
+        if item is None or item.state != OUTBOX_PENDING:
+            return
+        item.lease_until = None
+        item.last_reason, item.last_detail = result.reason, result.detail
+        if result.status == "retry":
+            delay = result.retry_after if result.retry_after is not None else backoff_seconds(item.attempts)
+            item.next_attempt_at = now + timedelta(seconds=delay)
+            return
+        item.state = {
+            "done": OUTBOX_DONE,
+            "failed": OUTBOX_FAILED,
+            "cancelled": OUTBOX_CANCELLED,
+            "expired": OUTBOX_EXPIRED,
+        }[result.status]
+        item.finished_at = now
+    if result.status in ("failed", "expired", "cancelled"):
+        log.warning(
+            "outbox item %s kind=%s ended %s reason=%s", item_id, item.kind, result.status, result.reason
+        )
+
+
+def deliver(console: Console, item_id: int) -> Result:
+    """Run the handler for one leased item (no transaction held across it) and record the result."""
+    with console.db.session() as session:
+        item = session.get(OutboxItem, item_id)
+        if item is None:
+            return Result.cancelled("item_gone")
+        session.expunge(item)
+    if item.expires_at is not None and console.clock.now() >= item.expires_at:
+        result = Result.expired("expired_before_delivery")
+    elif item.kind not in _HANDLERS:
+        result = Result.failed("no_handler", f"no handler registered for {item.kind}")
+    else:
+        try:
+            result = _HANDLERS[item.kind](console, item)
+        except Exception as exc:
+            log.exception("outbox handler raised kind=%s item=%s; will retry", item.kind, item_id)
+            result = Result.retry("handler_error", type(exc).__name__)
+    record(console, item_id, result)
+    return result
+
+
+def deliver_due(console: Console, *, limit: int = 50) -> int:
+    """The worker job: deliver every due item, a few at a time; the number attempted."""
+    attempted = 0
+    with ThreadPoolExecutor(max_workers=DELIVERY_THREADS, thread_name_prefix="outbox") as pool:
+        while True:
+            ids = claim_due(console, limit=limit)
+            if not ids:
+                return attempted
+            list(pool.map(lambda item_id: deliver(console, item_id), ids))
+            attempted += len(ids)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    pending: int
+    oldest_created_at: datetime | None
+
+
+def backlog(session: Session) -> Backlog:
+    """Pending items and the oldest one's age, for the health panel and /metrics."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(OutboxItem.created_at)).where(OutboxItem.state == OUTBOX_PENDING)
+    ).one()
+    if oldest is not None and oldest.tzinfo is None:
+        from raxx_console.clock import as_utc
+
+        oldest = as_utc(oldest)
+    return Backlog(pending=count, oldest_created_at=oldest)
+
+
+def wait_for_work(console: Console, timeout: float, wakeup: threading.Event) -> None:
+    """The outbox job's waiter: returns on a local enqueue, a PostgreSQL NOTIFY, or the timeout."""
+    if console.db.is_postgres:
+        _listen(console, timeout, wakeup)
+    else:
+        _wait_local(timeout, wakeup)
+    local_wakeup.clear()
+
+
+def _wait_local(timeout: float, wakeup: threading.Event) -> None:
+    deadline = timeout
+    step = 0.25
+    while deadline > 0 and not wakeup.is_set() and not local_wakeup.is_set():
+        local_wakeup.wait(min(step, deadline))
+        deadline -= step
+
+
+_listeners: dict[int, Any] = {}
+_listeners_lock = threading.Lock()
+
+
+def _listen(console: Console, timeout: float, wakeup: threading.Event) -> None:
+    import psycopg
+
+    key = id(console)
+    try:
+        with _listeners_lock:
+            conn = _listeners.get(key)
+            if conn is None or conn.closed:
+                url = console.db.engine.url.set(drivername="postgresql")
+                conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+                conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                _listeners[key] = conn
+        remaining = timeout
+        while remaining > 0 and not wakeup.is_set() and not local_wakeup.is_set():
+            step = min(0.5, remaining)
+            if any(True for _ in conn.notifies(timeout=step, stop_after=1)):
+                return
+            remaining -= step
+    except psycopg.Error:
+        log.warning("outbox LISTEN connection lost; falling back to polling")
+        with _listeners_lock:
+            _listeners.pop(key, None)
+        _wait_local(min(timeout, 5.0), wakeup)

@@ -1,0 +1,78 @@
+from datetime import timedelta
+
+from raxx_console.tickets import outbox
+from raxx_console.tickets.models import OutboxItem
+
+calls: list[int] = []
+
+
+@outbox.handler("test.echo")
+def _echo(console, item):
+    calls.append(item.id)
+    return outbox.Result(**item.payload["result"]) if "result" in item.payload else outbox.Result.done()
+
+
+def _enqueue(console, key, **payload):
+    with console.db.session() as session:
+        item = outbox.enqueue(session, console.clock, kind="test.echo", dedup_key=key, payload=payload)
+        return item.id if item else None
+
+
+def _item(console, item_id):
+    with console.db.session() as session:
+        return session.get(OutboxItem, item_id)
+
+
+def test_a_pending_key_is_enqueued_once(console):
+    first = _enqueue(console, "k1")
+    assert first is not None
+    assert _enqueue(console, "k1") is None
+    assert outbox.deliver_due(console) == 1
+    assert _item(console, first).state == "done"
+    assert _enqueue(console, "k1") is not None, "a finished key may be enqueued again"
+
+
+def test_an_item_is_claimed_by_one_deliverer_only(console):
+    item_id = _enqueue(console, "k2")
+    assert outbox.claim_due(console) == [item_id]
+    assert outbox.claim_due(console) == [], "leased items are not handed out twice"
+    console.clock.advance(outbox.LEASE_SECONDS + 1)
+    assert outbox.claim_due(console) == [item_id], "a dead deliverer's lease runs out"
+
+
+def test_retry_backs_off_and_keeps_the_reason(console):
+    item_id = _enqueue(console, "k3", result={"status": "retry", "reason": "freescout_unavailable"})
+    outbox.deliver_due(console)
+    item = _item(console, item_id)
+    assert (item.state, item.last_reason, item.attempts) == ("pending", "freescout_unavailable", 1)
+    assert item.next_attempt_at > console.clock.now()
+    assert outbox.deliver_due(console) == 0, "not due yet"
+    console.clock.advance(outbox.BACKOFF_CAP_SECONDS)
+    assert outbox.deliver_due(console) == 1
+
+
+def test_expired_items_are_not_delivered(console):
+    calls.clear()
+    with console.db.session() as session:
+        item = outbox.enqueue(
+            session,
+            console.clock,
+            kind="test.echo",
+            dedup_key="k4",
+            expires_at=console.clock.now() + timedelta(minutes=60),
+        )
+    console.clock.advance(3601)
+    outbox.deliver_due(console)
+    stored = _item(console, item.id)
+    assert (stored.state, stored.last_reason) == ("expired", "expired_before_delivery")
+    assert item.id not in calls
+
+
+def test_backlog_counts_pending_items_and_the_oldest(console):
+    _enqueue(console, "k5")
+    console.clock.advance(30)
+    _enqueue(console, "k6")
+    with console.db.session() as session:
+        backlog = outbox.backlog(session)
+    assert backlog.pending == 2
+    assert console.clock.now() - backlog.oldest_created_at == timedelta(seconds=30)
