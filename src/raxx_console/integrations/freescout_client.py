@@ -1,0 +1,1045 @@
+"""FreeScout API client: a thin, typed adapter that never raises for HTTP or transport trouble.
+
+Built against the FreeScout "API & Webhooks" module as documented (see the contract in the
+project's reference notes): ``X-FreeScout-API-Key`` auth, ``Resource-ID`` on 201, HAL lists,
+the ``_embedded.errors`` error body, tags as a second ``PUT …/tags`` call.
+
+Prerequisites (incident runbook Step 0; RCA 2026-06-19 action item 4). All must be non-empty:
+
+- ``FREESCOUT_API_URL`` — base URL for every API call (``https://tickets.raxx.app``; ``/api``
+  is appended unless already there).
+- ``FREESCOUT_API_KEY`` — sent as ``X-FreeScout-API-Key`` on every call.
+- ``CF_ACCESS_SVC_TICKETS_CLIENT_ID`` and ``CF_ACCESS_SVC_TICKETS_CLIENT_SECRET`` — the
+  Cloudflare Access service token, sent as ``CF-Access-Client-Id`` / ``CF-Access-Client-Secret``
+  on every call (``_cf_access.cf_access_tickets_headers()``). ``/api/*`` is gated by Access
+  (decision ``non_identity``); without them every call is refused with 403 (or a 302 to
+  ``*.cloudflareaccess.com``) before FreeScout sees it. Only ``FREESCOUT_CF_ACCESS_REQUIRED=0``
+  (a FreeScout not behind Access, such as the sandbox) waives them.
+- ``FREESCOUT_INSTANCE_URL`` — used for ``ticket_url()`` link construction.
+- ``FREESCOUT_BOT_USER_ID`` — the FreeScout user that writes notes and changes status
+  (``user`` / ``byUser``).
+- ``FREESCOUT_OPERATIONS_MAILBOX_ID`` — checked by *callers*, not here: mailbox ids are
+  per-call arguments (Investigate and alerts use the operations mailbox, the customer view the
+  support mailbox), so this client cannot know which one a caller needs.
+
+Which missing value stops which call: API URL, API key and (when required) the Access pair stop
+every call with ``freescout_not_configured`` before any network traffic; a missing bot user id
+stops only ``update_conversation`` (when it sets status/assignee/mailbox) and ``add_note``; a
+missing instance URL stops nothing (``ticket_url`` falls back to the API host) but is reported
+by ``FreeScoutConfig.missing()`` for the start-up check.
+
+Failures come back as an ``Outcome`` with a ``Reason``; each is logged once at WARNING on the
+``raxx_console.freescout_client`` logger as ``freescout degraded op=… reason=… status=…``
+(a Cloudflare Access refusal as ``freescout_auth_error reason=cf_access_denied …``). Secrets,
+stack traces and ERROR level never appear.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import ssl
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from importlib import metadata
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from raxx_console.integrations._cf_access import cf_access_tickets_headers
+
+logger = logging.getLogger("raxx_console.freescout_client")
+
+T = TypeVar("T")
+
+ALL_STATUSES = "active,pending,closed,spam"
+OPEN_STATUSES = frozenset({"active", "pending"})
+_STATUS_CODES = {1: "active", 2: "pending", 3: "closed", 4: "spam"}
+_MAX_MAILBOX_PAGES = 20
+
+
+class Reason(StrEnum):
+    """Why a call did not succeed. Only ``freescout_unavailable`` is worth retrying."""
+
+    NOT_CONFIGURED = "freescout_not_configured"
+    CF_ACCESS_DENIED = "cf_access_denied"
+    AUTH_ERROR = "freescout_auth_error"
+    REJECTED = "freescout_rejected"
+    MAILBOX_NOT_FOUND = "mailbox_not_found"
+    NOT_FOUND = "not_found"
+    UNAVAILABLE = "freescout_unavailable"
+    UNEXPECTED = "freescout_unexpected_response"
+
+
+FREESCOUT_NOT_CONFIGURED = Reason.NOT_CONFIGURED
+CF_ACCESS_DENIED = Reason.CF_ACCESS_DENIED
+FREESCOUT_AUTH_ERROR = Reason.AUTH_ERROR
+FREESCOUT_REJECTED = Reason.REJECTED
+MAILBOX_NOT_FOUND = Reason.MAILBOX_NOT_FOUND
+NOT_FOUND = Reason.NOT_FOUND
+FREESCOUT_UNAVAILABLE = Reason.UNAVAILABLE
+FREESCOUT_UNEXPECTED_RESPONSE = Reason.UNEXPECTED
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ApiError:
+    """One entry of FreeScout's ``_embedded.errors`` (a 400's field path and message)."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """A value, or a reason it could not be had. Never an exception for HTTP trouble.
+
+    ``uncertain`` is only ever set on POSTs: the request may have reached FreeScout (read
+    timeout, dropped connection, 500/502/504), so the entity may exist. Callers reconcile
+    (``find_by_reference``) before creating again. ``uncertain=False`` on a failed POST
+    means FreeScout certainly did not act (connect error, 503, any 4xx).
+    """
+
+    value: T | None = None
+    reason: Reason | None = None
+    status_code: int | None = None
+    errors: tuple[ApiError, ...] = ()
+    uncertain: bool = False
+    missing: tuple[str, ...] = ()
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    @property
+    def retryable(self) -> bool:
+        """Only an unavailable FreeScout is worth queueing for a later retry."""
+        return self.reason is Reason.UNAVAILABLE
+
+    def unwrap(self) -> T:
+        """The value of a successful outcome; a programming error on a failed one."""
+        if self.reason is not None:
+            raise ValueError(f"outcome failed: {self.reason}")
+        return self.value  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Thread:
+    id: int
+    type: str
+    body: str
+    status: str | None = None
+    created_at: datetime | None = None
+    user_id: int | None = None
+    customer_email: str | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """The fields the console reads. ``id`` is the ticket id (not ``number``)."""
+
+    id: int
+    number: int | None
+    subject: str
+    status: str
+    mailbox_id: int | None
+    customer_email: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    tags: tuple[str, ...] = ()
+    tags_embedded: bool = False
+    threads_count: int | None = None
+    threads: tuple[Thread, ...] = ()
+    closed_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Active or pending is open; closed, spam (and a 404) are not (DESIGN §8)."""
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int
+    size: int
+    total_elements: int
+    total_pages: int
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    items: tuple[Conversation, ...]
+    page: Page
+
+    @property
+    def has_next(self) -> bool:
+        return self.page.number < self.page.total_pages
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    id: int
+    name: str
+    email: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CreatedConversation:
+    """A conversation that exists in FreeScout, even if tagging it failed afterwards.
+
+    ``tags_applied=False`` means the ticket stands untagged: record it and call
+    ``apply_tags`` later; never create it again.
+    """
+
+    id: int
+    conversation: Conversation | None
+    tags: tuple[str, ...]
+    tags_applied: bool
+    tags_reason: Reason | None = None
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _default_user_agent() -> str:
+    try:
+        version = metadata.version("raxx-console")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        version = "0+unknown"
+    return f"raxx-console/{version}"
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+@dataclass(frozen=True)
+class FreeScoutConfig:
+    """What the client needs to talk to FreeScout at all; mailbox ids stay with callers."""
+
+    api_url: str | None = None
+    instance_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    cf_client_id: str | None = field(default=None, repr=False)
+    cf_client_secret: str | None = field(default=None, repr=False)
+    cf_access_required: bool = True
+    bot_user_id: int | None = None
+    timeout: float = 10.0
+    connect_timeout: float | None = None
+    user_agent: str = field(default_factory=_default_user_agent)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> FreeScoutConfig:
+        """Read the runbook's env vars from the console ``Settings``."""
+        return cls(
+            api_url=settings.FREESCOUT_API_URL,
+            instance_url=settings.FREESCOUT_INSTANCE_URL,
+            api_key=settings.secret("FREESCOUT_API_KEY"),
+            cf_client_id=settings.CF_ACCESS_SVC_TICKETS_CLIENT_ID,
+            cf_client_secret=settings.secret("CF_ACCESS_SVC_TICKETS_CLIENT_SECRET"),
+            cf_access_required=settings.FREESCOUT_CF_ACCESS_REQUIRED,
+            bot_user_id=settings.FREESCOUT_BOT_USER_ID,
+            timeout=settings.FREESCOUT_TIMEOUT_SECONDS,
+        )
+
+    def missing_for_api(self) -> list[str]:
+        """Env var names without which no API call is attempted (``freescout_not_configured``)."""
+        names = []
+        if _blank(self.api_url):
+            names.append("FREESCOUT_API_URL")
+        if _blank(self.api_key):
+            names.append("FREESCOUT_API_KEY")
+        if self.cf_access_required:
+            if _blank(self.cf_client_id):
+                names.append("CF_ACCESS_SVC_TICKETS_CLIENT_ID")
+            if _blank(self.cf_client_secret):
+                names.append("CF_ACCESS_SVC_TICKETS_CLIENT_SECRET")
+        return names
+
+    def missing(self) -> list[str]:
+        """Every missing client prerequisite, by env var name (never a value).
+
+        For the start-up check and ``doctor``. ``FREESCOUT_OPERATIONS_MAILBOX_ID`` is not
+        here: callers check the mailbox id they use.
+        """
+        names = self.missing_for_api()
+        if _blank(self.instance_url):
+            names.insert(1 if "FREESCOUT_API_URL" in names else 0, "FREESCOUT_INSTANCE_URL")
+        if self.bot_user_id is None:
+            names.append("FREESCOUT_BOT_USER_ID")
+        return names
+
+
+# --------------------------------------------------------------------------- parsing
+
+_DATE = re.compile(
+    r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})[:-](\d{2})(?:[:-](\d{2})(?:\.(\d{1,6})\d*)?)?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?\s*$",
+    re.IGNORECASE,
+)
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """Lenient ISO 8601 → aware UTC datetime, or None.
+
+    Accepts FreeScout's documented ``2020-03-15T22:46:22Z`` and also the dashed
+    ``2020-08-09T10-09-00Z`` that its docs show for mailboxes, users and timelogs.
+    """
+    if not isinstance(value, str):
+        return None
+    match = _DATE.match(value)
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        parsed = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+            tzinfo=UTC,
+        )
+    except ValueError:
+        return None
+    if zone and zone.upper() != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        parsed -= timedelta(minutes=sign * (int(digits[:2]) * 60 + int(digits[2:])))
+    return parsed
+
+
+def format_datetime(value: datetime) -> str:
+    """FreeScout's query format: ISO 8601 in UTC with a ``Z``; naive means UTC."""
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _status(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _STATUS_CODES.get(value, str(value))
+    return str(value or "").strip().lower()
+
+
+def _email(person: object) -> str | None:
+    if isinstance(person, Mapping):
+        email = person.get("email")
+        if isinstance(email, str) and email:
+            return email
+    return None
+
+
+def _parse_thread(data: Mapping[str, Any]) -> Thread | None:
+    thread_id = _as_int(data.get("id"))
+    if thread_id is None:
+        return None
+    created_by = data.get("createdBy")
+    user_id = None
+    if isinstance(created_by, Mapping) and created_by.get("type") == "user":
+        user_id = _as_int(created_by.get("id"))
+    return Thread(
+        id=thread_id,
+        type=str(data.get("type") or ""),
+        body=str(data.get("body") or ""),
+        status=data.get("status") if isinstance(data.get("status"), str) else None,
+        created_at=parse_datetime(data.get("createdAt")),
+        user_id=user_id,
+        customer_email=_email(data.get("customer")),
+    )
+
+
+def parse_conversation(data: object) -> Conversation | None:
+    """A conversation object (GET one or a list item) → ``Conversation``; None if it has no id.
+
+    Reads ``threadsCount`` (GET one) or ``threads`` (the list's count field) for the count.
+    """
+    if not isinstance(data, Mapping):
+        return None
+    conversation_id = _as_int(data.get("id"))
+    if conversation_id is None:
+        return None
+    embedded = data.get("_embedded")
+    embedded = embedded if isinstance(embedded, Mapping) else {}
+    raw_tags = embedded.get("tags")
+    tags: list[str] = []
+    if isinstance(raw_tags, list):
+        for tag in raw_tags:
+            name = tag.get("name") if isinstance(tag, Mapping) else tag
+            if isinstance(name, str) and name:
+                tags.append(name)
+    raw_threads = embedded.get("threads")
+    threads = tuple(
+        parsed
+        for parsed in (
+            _parse_thread(item)
+            for item in (raw_threads if isinstance(raw_threads, list) else [])
+            if isinstance(item, Mapping)
+        )
+        if parsed is not None
+    )
+    threads_count = _as_int(data.get("threadsCount"))
+    if threads_count is None:
+        threads_count = _as_int(data.get("threads"))
+    if threads_count is None and isinstance(raw_threads, list):
+        threads_count = len(raw_threads)
+    customer_email = _email(data.get("customer"))
+    created_by = data.get("createdBy")
+    if customer_email is None and isinstance(created_by, Mapping):
+        if created_by.get("type") == "customer":
+            customer_email = _email(created_by)
+    return Conversation(
+        id=conversation_id,
+        number=_as_int(data.get("number")),
+        subject=str(data.get("subject") or ""),
+        status=_status(data.get("status")),
+        mailbox_id=_as_int(data.get("mailboxId")),
+        customer_email=customer_email,
+        created_at=parse_datetime(data.get("createdAt")),
+        updated_at=parse_datetime(data.get("updatedAt")),
+        tags=tuple(tags),
+        tags_embedded=isinstance(raw_tags, list),
+        threads_count=threads_count,
+        threads=threads,
+        closed_at=parse_datetime(data.get("closedAt")),
+    )
+
+
+def _parse_page(data: Mapping[str, Any], *, default_size: int, default_number: int) -> Page:
+    raw = data.get("page")
+    raw = raw if isinstance(raw, Mapping) else {}
+    size = _as_int(raw.get("size")) or default_size
+    total = _as_int(raw.get("totalElements"))
+    pages = _as_int(raw.get("totalPages"))
+    return Page(
+        number=_as_int(raw.get("number")) or default_number,
+        size=size,
+        total_elements=total if total is not None else 0,
+        total_pages=max(1, pages if pages is not None else 1),
+    )
+
+
+def _embedded_list(data: object, key: str) -> list[Mapping[str, Any]] | None:
+    if not isinstance(data, Mapping):
+        return None
+    embedded = data.get("_embedded")
+    if embedded is None:
+        return []
+    if not isinstance(embedded, Mapping):
+        return None
+    items = embedded.get(key, [])
+    if not isinstance(items, list):
+        return None
+    return [item for item in items if isinstance(item, Mapping)]
+
+
+def _json(response: httpx.Response) -> Any:
+    if "json" not in response.headers.get("content-type", "").lower():
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _clean(text: object, limit: int = 160) -> str:
+    """Squash a FreeScout-supplied string for a single log line."""
+    flat = " ".join(str(text).split())
+    return flat[:limit]
+
+
+def _errors(body: object) -> tuple[ApiError, ...]:
+    raw = _embedded_list(body, "errors") or []
+    return tuple(
+        ApiError(path=_clean(item.get("path") or ""), message=_clean(item.get("message") or ""))
+        for item in raw
+    )
+
+
+def _csv(value: str | int | Iterable[str | int]) -> str:
+    if isinstance(value, str | int):
+        return str(value)
+    return ",".join(str(item) for item in value)
+
+
+def conversation_id_from_url(url: str) -> int | None:
+    """The id in ``…/conversation/<id>`` or ``…/conversations/<id>``; None otherwise."""
+    match = re.search(r"/conversations?/(\d+)(?:[/?#]|$)", url)
+    return int(match.group(1)) if match else None
+
+
+# --------------------------------------------------------------------------- the client
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying context per process: building one costs ~40 ms (the CA bundle)."""
+    return httpx.create_ssl_context()
+
+
+_CERTAIN_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_RETRY_TRANSPORT = (*_CERTAIN_TRANSPORT, httpx.RemoteProtocolError, httpx.ReadError)
+_RETRY_STATUS = frozenset({429, 502, 503, 504})
+_REJECT_STATUS = frozenset({400, 405, 409, 412, 413, 415, 422})
+
+
+class FreeScoutClient:
+    """Sync FreeScout API client. Every call returns an ``Outcome``; none raises for HTTP.
+
+    GETs are retried (``get_attempts`` tries, exponential backoff from ``backoff_seconds``
+    through the injectable ``sleep``) on connection failures and 429/502/503/504 — not on a
+    read timeout, which would multiply a slow FreeScout's latency, nor on 500, which is
+    usually deterministic. POST and PUT are never retried here: a caller that sees
+    ``uncertain`` reconciles first.
+    """
+
+    def __init__(
+        self,
+        config: FreeScoutConfig,
+        *,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        get_attempts: int = 3,
+        backoff_seconds: float = 0.2,
+    ) -> None:
+        self.config = config
+        self._sleep = sleep
+        self._get_attempts = max(1, get_attempts)
+        self._backoff = backoff_seconds
+        self._timeout = httpx.Timeout(
+            config.timeout,
+            connect=config.connect_timeout or min(config.timeout, 5.0),
+        )
+        self._owns_http = http is None
+        self._http = http or httpx.Client(
+            timeout=self._timeout, follow_redirects=False, verify=_ssl_context()
+        )
+        base = (config.api_url or "").strip().rstrip("/")
+        self._api_base = base if base.endswith("/api") else f"{base}/api"
+
+    # -- plumbing ------------------------------------------------------------------
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> FreeScoutClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _base_headers(self) -> dict[str, str]:
+        """The headers every call carries: API key, Access service token, UA, Accept."""
+        headers = {"X-FreeScout-API-Key": (self.config.api_key or "").strip()}
+        headers.update(cf_access_tickets_headers(self.config))
+        headers["User-Agent"] = self.config.user_agent
+        headers["Accept"] = "application/json"
+        return headers
+
+    def ticket_url(self, conversation_id: int) -> str:
+        """``FREESCOUT_INSTANCE_URL/conversation/<id>`` (the API host when unset)."""
+        base = (self.config.instance_url or "").strip().rstrip("/")
+        if not base:
+            base = self._api_base.removesuffix("/api")
+        return f"{base}/conversation/{conversation_id}"
+
+    def _fail(
+        self,
+        op: str,
+        reason: Reason,
+        *,
+        status: int | None = None,
+        errors: tuple[ApiError, ...] = (),
+        uncertain: bool = False,
+        missing: Sequence[str] = (),
+        detail: str = "",
+    ) -> Outcome[Any]:
+        """Build the failed outcome and log it — the one log line per failure."""
+        status_text = str(status) if status is not None else "none"
+        if reason is Reason.NOT_FOUND:
+            # A missing conversation is an answer (callers read it as "not open"), not
+            # a degradation; keep it out of FM4's `freescout.*degraded` grep.
+            message = f"freescout op={op} reason={reason} status={status_text}"
+        elif reason is Reason.CF_ACCESS_DENIED:
+            message = (
+                f"freescout_auth_error reason={reason} status={status_text} op={op} "
+                "freescout degraded: Cloudflare Access refused the request "
+                "(check CF_ACCESS_SVC_TICKETS_CLIENT_ID / CF_ACCESS_SVC_TICKETS_CLIENT_SECRET)"
+            )
+        else:
+            message = f"freescout degraded op={op} reason={reason} status={status_text}"
+        if missing:
+            message += " missing=" + ",".join(missing)
+        if errors:
+            message += " errors=" + "; ".join(f"{e.path}: {e.message}" for e in errors[:5])
+        if uncertain:
+            message += " uncertain=true"
+        if detail:
+            message += f" detail={detail}"
+        logger.log(logging.INFO if reason is Reason.NOT_FOUND else logging.WARNING, "%s", message)
+        return Outcome(
+            reason=reason,
+            status_code=status,
+            errors=errors,
+            uncertain=uncertain,
+            missing=tuple(missing),
+            detail=detail,
+        )
+
+    def _request(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> httpx.Response | Outcome[Any]:
+        """Send one call (GETs with retries). A transport failure comes back as an Outcome."""
+        missing = self.config.missing_for_api()
+        if missing:
+            return self._fail(op, Reason.NOT_CONFIGURED, missing=missing)
+        url = f"{self._api_base}/{path}"
+        attempts = self._get_attempts if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            try:
+                response = self._http.request(
+                    method,
+                    url,
+                    params=params,
+                    json=body,
+                    headers=self._base_headers(),
+                    timeout=self._timeout,
+                    follow_redirects=False,
+                )
+            except httpx.TransportError as exc:
+                if not last and isinstance(exc, _RETRY_TRANSPORT):
+                    logger.debug("freescout retry op=%s attempt=%d error=%s", op, attempt, type(exc).__name__)
+                    self._sleep(self._backoff * 2 ** (attempt - 1))
+                    continue
+                return self._fail(
+                    op,
+                    Reason.UNAVAILABLE,
+                    uncertain=method == "POST" and not isinstance(exc, _CERTAIN_TRANSPORT),
+                    detail=type(exc).__name__,
+                )
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                return self._fail(op, Reason.UNEXPECTED, detail=type(exc).__name__)
+            if not last and response.status_code in _RETRY_STATUS:
+                logger.debug("freescout retry op=%s attempt=%d status=%d", op, attempt, response.status_code)
+                self._sleep(self._backoff * 2 ** (attempt - 1))
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _classify(self, op: str, response: httpx.Response, *, post: bool = False) -> Outcome[Any]:
+        """Map a non-success response to its Reason (and log it once)."""
+        code = response.status_code
+        if 300 <= code < 400:
+            host = (urlsplit(response.headers.get("location", "")).hostname or "").lower()
+            if host.endswith("cloudflareaccess.com"):
+                return self._fail(op, Reason.CF_ACCESS_DENIED, status=code, detail=f"redirect to {host}")
+            return self._fail(
+                op, Reason.UNEXPECTED, status=code, detail=f"redirect to {host or 'nowhere'} not followed"
+            )
+        body = _json(response)
+        if code in (401, 403):
+            if body is None and (code == 403 or _looks_like_cloudflare(response)):
+                return self._fail(op, Reason.CF_ACCESS_DENIED, status=code)
+            return self._fail(op, Reason.AUTH_ERROR, status=code)
+        if code == 404:
+            if isinstance(body, Mapping):
+                return self._fail(op, Reason.NOT_FOUND, status=code)
+            return self._fail(
+                op,
+                Reason.UNEXPECTED,
+                status=code,
+                detail="404 page without JSON: API & Webhooks module missing or wrong FREESCOUT_API_URL",
+            )
+        if code in _REJECT_STATUS:
+            errors = _errors(body)
+            if any(e.path == "mailboxId" or "mailbox not found" in e.message.lower() for e in errors):
+                return self._fail(op, Reason.MAILBOX_NOT_FOUND, status=code, errors=errors)
+            message = body.get("message") if isinstance(body, Mapping) else body
+            return self._fail(
+                op, Reason.REJECTED, status=code, errors=errors, detail=_clean(message or "", 80)
+            )
+        if code == 429 or code >= 500:
+            return self._fail(op, Reason.UNAVAILABLE, status=code, uncertain=post and code not in (429, 503))
+        return self._fail(op, Reason.UNEXPECTED, status=code)
+
+    def _get_json(self, op: str, path: str, params: Mapping[str, Any] | None = None) -> Any | Outcome[Any]:
+        response = self._request(op, "GET", path, params=params)
+        if isinstance(response, Outcome):
+            return response
+        if response.status_code != 200:
+            return self._classify(op, response)
+        body = _json(response)
+        if not isinstance(body, Mapping):
+            return self._fail(op, Reason.UNEXPECTED, status=200, detail="body is not a JSON object")
+        return body
+
+    # -- conversations ---------------------------------------------------------------
+    def create_conversation(
+        self,
+        *,
+        mailbox_id: int,
+        subject: str,
+        customer_email: str,
+        body_html: str,
+        tags: Sequence[str] = (),
+        customer_first_name: str | None = None,
+        status: str = "active",
+        imported: bool = True,
+    ) -> Outcome[CreatedConversation]:
+        """Create an email conversation, then tag it (tags are a second call in FreeScout).
+
+        The one thread is a **customer** thread from ``customer_email`` (the console's bot
+        customer, ``CONSOLE_TICKET_CUSTOMER_EMAIL``): the ticket reads as an inbound request
+        that waits for an operator, FreeScout builds its preview and "waiting since" from it,
+        and creating does not depend on ``FREESCOUT_BOT_USER_ID`` (a note thread would need
+        ``user``). Notes are for what the console adds later (``add_note``).
+
+        ``imported=True`` by default: it suppresses FreeScout's outgoing email, notifications
+        and auto-reply. The customer is our own bot address, so an auto-reply would go to
+        ourselves (and could loop back into a mailbox); operators are alerted by Slack and see
+        the mailbox. Pass ``imported=False`` to let FreeScout notify agents by email.
+
+        A failed tag call never undoes or repeats the create: the outcome is ok and carries the
+        conversation with ``tags_applied=False``; retry with ``apply_tags``. A failed create
+        with ``uncertain=True`` may still have created the conversation — reconcile with
+        ``find_by_reference`` (put the reference in ``subject``) before creating again.
+        """
+        op = "create_conversation"
+        customer: dict[str, Any] = {"email": customer_email}
+        if customer_first_name:
+            customer["firstName"] = customer_first_name
+        payload = {
+            "type": "email",
+            "mailboxId": mailbox_id,
+            "subject": subject,
+            "customer": customer,
+            "threads": [{"type": "customer", "text": body_html, "customer": {"email": customer_email}}],
+            "imported": imported,
+            "status": status,
+        }
+        response = self._request(op, "POST", "conversations", body=payload)
+        if isinstance(response, Outcome):
+            return response
+        if response.status_code not in (200, 201):
+            return self._classify(op, response, post=True)
+        body = _json(response)
+        conversation_id = _as_int(response.headers.get("Resource-ID"))
+        if conversation_id is None and isinstance(body, Mapping):
+            conversation_id = _as_int(body.get("id"))
+        if conversation_id is None:
+            return self._fail(
+                op,
+                Reason.UNEXPECTED,
+                status=response.status_code,
+                uncertain=True,
+                detail="no Resource-ID header and no id in the body",
+            )
+        conversation = parse_conversation(body)
+        if conversation is not None and conversation.id != conversation_id:
+            conversation = None
+        wanted = _dedupe(tags)
+        if not wanted:
+            return Outcome(CreatedConversation(conversation_id, conversation, (), True))
+        tagged = self.apply_tags(conversation_id, wanted)
+        return Outcome(
+            CreatedConversation(
+                id=conversation_id,
+                conversation=conversation,
+                tags=tagged.value if tagged.ok and tagged.value is not None else wanted,
+                tags_applied=tagged.ok,
+                tags_reason=tagged.reason,
+            )
+        )
+
+    def apply_tags(self, conversation_id: int, tags: Sequence[str]) -> Outcome[tuple[str, ...]]:
+        """Add ``tags`` to a conversation, keeping the ones it has; returns the full set.
+
+        ``PUT …/tags`` replaces the set, so the current tags are read first (``embed=tags``)
+        and merged. Safe to repeat: nothing is written when every tag is already there.
+        """
+        op = "apply_tags"
+        current = self._get_conversation(op, conversation_id, embed="tags")
+        if not current.ok or current.value is None:
+            return Outcome(
+                reason=current.reason,
+                status_code=current.status_code,
+                errors=current.errors,
+                detail=current.detail,
+            )
+        existing = list(current.value.tags)
+        merged = existing + [t for t in _dedupe(tags) if t.lower() not in {e.lower() for e in existing}]
+        if len(merged) == len(existing):
+            return Outcome(tuple(existing))
+        response = self._request(op, "PUT", f"conversations/{conversation_id}/tags", body={"tags": merged})
+        if isinstance(response, Outcome):
+            return response
+        if response.status_code not in (200, 204):
+            return self._classify(op, response)
+        return Outcome(tuple(merged))
+
+    def get_conversation(
+        self, conversation_id: int, embed: str | Sequence[str] | None = None
+    ) -> Outcome[Conversation]:
+        """One conversation. ``embed=None`` is FreeScout's default (threads); tags need
+        ``embed="tags"`` (or ``("threads", "tags")``). A 404 is ``not_found``: not open."""
+        return self._get_conversation("get_conversation", conversation_id, embed=embed)
+
+    def _get_conversation(
+        self, op: str, conversation_id: int, *, embed: str | Sequence[str] | None
+    ) -> Outcome[Conversation]:
+        params = {"embed": _csv(embed)} if embed is not None else None
+        body = self._get_json(op, f"conversations/{conversation_id}", params)
+        if isinstance(body, Outcome):
+            return body
+        conversation = parse_conversation(body)
+        if conversation is None:
+            return self._fail(op, Reason.UNEXPECTED, status=200, detail="conversation has no id")
+        return Outcome(conversation)
+
+    def list_conversations(
+        self,
+        *,
+        status: str | Sequence[str] = ALL_STATUSES,
+        mailbox_id: int | Sequence[int] | None = None,
+        tag: str | None = None,
+        customer_email: str | None = None,
+        subject: str | None = None,
+        created_since: datetime | None = None,
+        updated_since: datetime | None = None,
+        number: int | None = None,
+        page: int = 1,
+        page_size: int = 50,
+        sort_field: str | None = None,
+        sort_order: str | None = None,
+        embed: str | Sequence[str] | None = None,
+    ) -> Outcome[ConversationPage]:
+        """A page of conversations. ``status`` is always sent: FreeScout versions disagree on
+        what an absent status means (docs: active only; code: all). ``tag`` takes one tag."""
+        params: dict[str, Any] = {"status": _csv(status or ALL_STATUSES)}
+        optional = {
+            "mailboxId": mailbox_id,
+            "tag": tag,
+            "customerEmail": customer_email,
+            "subject": subject,
+            "number": number,
+            "sortField": sort_field,
+            "sortOrder": sort_order,
+            "embed": embed,
+        }
+        for key, value in optional.items():
+            if value is not None and value != "":
+                params[key] = _csv(value)
+        if created_since is not None:
+            params["createdSince"] = format_datetime(created_since)
+        if updated_since is not None:
+            params["updatedSince"] = format_datetime(updated_since)
+        params["page"] = max(1, int(page))
+        params["pageSize"] = max(1, int(page_size))
+        return self._list("list_conversations", params)
+
+    def _list(self, op: str, params: dict[str, Any]) -> Outcome[ConversationPage]:
+        body = self._get_json(op, "conversations", params)
+        if isinstance(body, Outcome):
+            return body
+        raw = _embedded_list(body, "conversations")
+        if raw is None:
+            return self._fail(op, Reason.UNEXPECTED, status=200, detail="no _embedded.conversations")
+        items = tuple(c for c in (parse_conversation(item) for item in raw) if c is not None)
+        page = _parse_page(body, default_size=params["pageSize"], default_number=params["page"])
+        return Outcome(ConversationPage(items=items, page=page))
+
+    def find_by_reference(
+        self, mailbox_id: int, ref: str, created_since: datetime
+    ) -> Outcome[Conversation | None]:
+        """The earliest conversation in ``mailbox_id`` whose subject contains ``ref``, created
+        at or after ``created_since`` (any status) — or None.
+
+        Reconcile-before-recreate: the create request carries ``ref`` in its subject, so a
+        conversation that a timed-out create did make is found here. Pass a ``created_since``
+        a little before the reservation time to absorb clock skew.
+        """
+        op = "find_by_reference"
+        if not ref.strip():
+            return self._fail(op, Reason.REJECTED, detail="empty reference")
+        params = {
+            "status": ALL_STATUSES,
+            "mailboxId": str(mailbox_id),
+            "subject": ref,
+            "createdSince": format_datetime(created_since),
+            "sortField": "createdAt",
+            "sortOrder": "asc",
+            "page": 1,
+            "pageSize": 50,
+        }
+        listed = self._list(op, params)
+        if not listed.ok or listed.value is None:
+            return Outcome(
+                reason=listed.reason,
+                status_code=listed.status_code,
+                errors=listed.errors,
+                detail=listed.detail,
+            )
+        needle = ref.lower()
+        for conversation in sorted(
+            listed.value.items, key=lambda c: (c.created_at or datetime.min.replace(tzinfo=UTC), c.id)
+        ):
+            if needle in conversation.subject.lower() and (conversation.mailbox_id in (None, mailbox_id)):
+                return Outcome(conversation)
+        return Outcome(None)
+
+    def update_conversation(
+        self,
+        conversation_id: int,
+        *,
+        status: str | None = None,
+        subject: str | None = None,
+        assign_to: int | None = None,
+        mailbox_id: int | None = None,
+    ) -> Outcome[None]:
+        """``PUT /api/conversations/{id}`` (204) as the bot user (``byUser``)."""
+        op = "update_conversation"
+        changes: dict[str, Any] = {}
+        if status is not None:
+            changes["status"] = status
+        if assign_to is not None:
+            changes["assignTo"] = assign_to
+        if mailbox_id is not None:
+            changes["mailboxId"] = mailbox_id
+        if subject is not None:
+            changes["subject"] = subject
+        if not changes:
+            return Outcome()
+        needs_user = bool({"status", "assignTo", "mailboxId"} & changes.keys())
+        if needs_user and self.config.bot_user_id is None:
+            return self._fail(op, Reason.NOT_CONFIGURED, missing=["FREESCOUT_BOT_USER_ID"])
+        payload: dict[str, Any] = {}
+        if self.config.bot_user_id is not None:
+            payload["byUser"] = self.config.bot_user_id
+        payload.update(changes)
+        response = self._request(op, "PUT", f"conversations/{conversation_id}", body=payload)
+        if isinstance(response, Outcome):
+            return response
+        if response.status_code not in (200, 204):
+            return self._classify(op, response)
+        return Outcome()
+
+    def add_note(self, conversation_id: int, text_html: str, *, status: str | None = None) -> Outcome[int]:
+        """Add an internal note by the bot user; returns the thread id. A note leaves the
+        conversation's status alone unless ``status`` is given, and emails no customer."""
+        op = "add_note"
+        if self.config.bot_user_id is None:
+            return self._fail(op, Reason.NOT_CONFIGURED, missing=["FREESCOUT_BOT_USER_ID"])
+        payload: dict[str, Any] = {"type": "note", "text": text_html, "user": self.config.bot_user_id}
+        if status is not None:
+            payload["status"] = status
+        response = self._request(op, "POST", f"conversations/{conversation_id}/threads", body=payload)
+        if isinstance(response, Outcome):
+            return response
+        if response.status_code not in (200, 201):
+            return self._classify(op, response, post=True)
+        thread_id = _as_int(response.headers.get("Resource-ID"))
+        body = _json(response)
+        if thread_id is None and isinstance(body, Mapping):
+            thread_id = _as_int(body.get("id"))
+        if thread_id is None:
+            return self._fail(
+                op,
+                Reason.UNEXPECTED,
+                status=response.status_code,
+                uncertain=True,
+                detail="no Resource-ID header and no id in the body",
+            )
+        return Outcome(thread_id)
+
+    # -- mailboxes -------------------------------------------------------------------
+    def list_mailboxes(self) -> Outcome[tuple[Mailbox, ...]]:
+        """Every mailbox the key can see (all pages). FreeScout has no GET mailboxes/{id}."""
+        return self._list_mailboxes("list_mailboxes")
+
+    def _list_mailboxes(self, op: str) -> Outcome[tuple[Mailbox, ...]]:
+        mailboxes: list[Mailbox] = []
+        for page in range(1, _MAX_MAILBOX_PAGES + 1):
+            body = self._get_json(op, "mailboxes", {"page": page, "pageSize": 50})
+            if isinstance(body, Outcome):
+                return body
+            raw = _embedded_list(body, "mailboxes")
+            if raw is None:
+                return self._fail(op, Reason.UNEXPECTED, status=200, detail="no _embedded.mailboxes")
+            for item in raw:
+                mailbox_id = _as_int(item.get("id"))
+                if mailbox_id is None:
+                    continue
+                mailboxes.append(
+                    Mailbox(
+                        id=mailbox_id,
+                        name=str(item.get("name") or ""),
+                        email=item.get("email") if isinstance(item.get("email"), str) else None,
+                        created_at=parse_datetime(item.get("createdAt")),
+                        updated_at=parse_datetime(item.get("updatedAt")),
+                    )
+                )
+            info = _parse_page(body, default_size=50, default_number=page)
+            if not raw or info.number >= info.total_pages:
+                break
+        return Outcome(tuple(mailboxes))
+
+    def find_mailbox(self, mailbox_id: int) -> Outcome[Mailbox]:
+        """One mailbox, looked up in the list; ``mailbox_not_found`` when it is not there."""
+        op = "find_mailbox"
+        listed = self._list_mailboxes(op)
+        if not listed.ok or listed.value is None:
+            return Outcome(reason=listed.reason, status_code=listed.status_code, detail=listed.detail)
+        for mailbox in listed.value:
+            if mailbox.id == mailbox_id:
+                return Outcome(mailbox)
+        return self._fail(
+            op,
+            Reason.MAILBOX_NOT_FOUND,
+            status=200,
+            detail=f"mailbox {mailbox_id} is not in the mailbox list",
+        )
+
+
+def _dedupe(tags: Iterable[str]) -> tuple[str, ...]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for tag in tags:
+        name = tag.strip() if isinstance(tag, str) else ""
+        if name and name.lower() not in seen:
+            seen.add(name.lower())
+            out.append(name)
+    return tuple(out)
+
+
+def _looks_like_cloudflare(response: httpx.Response) -> bool:
+    if "cloudflare" in response.headers.get("server", "").lower() or "cf-ray" in response.headers:
+        return True
+    return "cloudflare" in response.text[:4000].lower()
