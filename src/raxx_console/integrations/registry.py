@@ -1,0 +1,45 @@
+"""One FreeScout client and one Slack notifier per Console, built on first use.
+
+Both hold an HTTP connection pool and are thread-safe, so web requests and worker jobs share
+them instead of building a client per call. They live in ``console.components`` (per Console,
+so each test app gets clients wired to its own settings).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from raxx_console.context import Console
+from raxx_console.integrations.freescout_client import FreeScoutClient, FreeScoutConfig
+from raxx_console.integrations.slack import SlackNotifier
+
+T = TypeVar("T")
+
+FREESCOUT_KEY = "freescout_client"
+SLACK_KEY = "slack_notifier"
+
+_lock = threading.Lock()
+
+
+def _component(console: Console, key: str, build: Callable[[], T]) -> T:
+    existing: Any = console.components.get(key)
+    if existing is not None:
+        return existing
+    with _lock:  # two first requests at once must not build (and leak) two pools
+        if key not in console.components:
+            console.components[key] = build()
+        return console.components[key]
+
+
+def freescout(console: Console) -> FreeScoutClient:
+    """The Console's FreeScout client, configured from its settings."""
+    return _component(
+        console, FREESCOUT_KEY, lambda: FreeScoutClient(FreeScoutConfig.from_settings(console.settings))
+    )
+
+
+def slack(console: Console) -> SlackNotifier:
+    """The Console's Slack notifier, configured from its settings."""
+    return _component(console, SLACK_KEY, lambda: SlackNotifier.from_settings(console.settings))
