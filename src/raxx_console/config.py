@@ -219,7 +219,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     """One line per bad variable, saying what was expected and never echoing the value."""
     lines = ["invalid configuration:"]
     for error in exc.errors(include_input=False, include_url=False):
-        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        # Only the variable: deeper parts of ``loc`` (a host map's key) are values, not names.
+        name = str(error["loc"][0]) if error["loc"] else "settings"
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"  {name}: {message}")
     return "\n".join(lines)

@@ -1,14 +1,12 @@
-"""``raxx-console user create`` and ``token create``."""
+"""``raxx-console user create`` and ``token create|revoke``."""
 
 from __future__ import annotations
 
 import os
 
 import click
-from sqlalchemy import select
 
 from raxx_console.auth import service
-from raxx_console.auth.models import User
 from raxx_console.cli import fail, load_console
 
 
@@ -57,13 +55,28 @@ def token_create(email: str, name: str) -> None:
     """Create a token for a user and print it once."""
     console = load_console()
     with console.db.session() as session:
-        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        user = service.find_user(session, email)
         if user is None:
             fail(f"no user with email {email}")
         token = service.create_token(
             session, console.clock, user=user, name=name, actor="system:cli", env=console.env
         )
     click.echo(token)
+
+
+@token_group.command("revoke")
+@click.argument("token")
+def token_revoke(token: str) -> None:
+    """Revoke a token, given whole or by its first 10 characters."""
+    console = load_console()
+    try:
+        with console.db.session() as session:
+            row = service.revoke_token(
+                session, console.clock, token=token, actor="system:cli", env=console.env
+            )
+    except service.AuthError as exc:
+        fail(str(exc))
+    click.echo(f"revoked token {row.prefix}… ({row.name})")
 
 
 commands = [user_group, token_group]

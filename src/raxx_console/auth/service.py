@@ -20,6 +20,8 @@ MIN_PASSWORD_LENGTH = 12
 LOGIN_FAILURE_LIMIT = 5
 LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
 TOKEN_PREFIX = "rxc_"
+#: How much of a token is kept in clear: enough to tell tokens apart, far too little to use one.
+PREFIX_LENGTH = 10
 #: Checked against when the email is unknown, so a miss costs what a hit costs.
 _DUMMY_HASH = generate_password_hash("not-a-real-password", method=PASSWORD_METHOD)
 
@@ -56,9 +58,7 @@ def create_user(
     user = User(
         email=email,
         role_name=role,
-        password_hash=generate_password_hash(password, method=PASSWORD_METHOD)
-        if password
-        else None,
+        password_hash=generate_password_hash(password, method=PASSWORD_METHOD) if password else None,
         created_at=clock.now(),
     )
     session.add(user)
@@ -74,9 +74,14 @@ def create_user(
     return user
 
 
+def find_user(session: Session, email: str) -> User | None:
+    """The user with this email (any case), enabled or not."""
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The user if the email and password match and the user is enabled; None otherwise."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    user = find_user(session, email)
     if user is None or user.password_hash is None:
         check_password_hash(_DUMMY_HASH, password)
         return None
@@ -86,13 +91,17 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 
 
 def recent_login_failures(session: Session, clock: Clock, *, email: str, ip: str) -> int:
-    """Failed logins for this email or from this address inside the window (all processes)."""
+    """Failed logins for this email or from this address inside the window (all processes).
+
+    Counted from the audit log, so every web process shares the limit; a failure exactly one
+    window old has left it.
+    """
     since = clock.now() - LOGIN_FAILURE_WINDOW
     return (
         session.scalar(
             select(func.count())
             .select_from(AuditLog)
-            .where(AuditLog.action == "console.auth.login_failed", AuditLog.created_at >= since)
+            .where(AuditLog.action == "console.auth.login_failed", AuditLog.created_at > since)
             .where(
                 or_(
                     AuditLog.payload["email"].as_string() == email.strip().lower(),
@@ -104,16 +113,14 @@ def recent_login_failures(session: Session, clock: Clock, *, email: str, ip: str
     )
 
 
-def create_token(
-    session: Session, clock: Clock, *, user: User, name: str, actor: str, env: str
-) -> str:
+def create_token(session: Session, clock: Clock, *, user: User, name: str, actor: str, env: str) -> str:
     """A new API token for ``user``; the plain value is returned once and never stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         user_id=user.id,
         name=name[:100],
         token_hash=hash_token(token),
-        prefix=token[:10],
+        prefix=token[:PREFIX_LENGTH],
         created_at=clock.now(),
     )
     session.add(row)
@@ -127,3 +134,26 @@ def create_token(
         payload={"token_id": row.id, "user_id": user.id, "prefix": row.prefix, "name": row.name},
     )
     return token
+
+
+def revoke_token(session: Session, clock: Clock, *, token: str, actor: str, env: str) -> ApiToken:
+    """Revoke a live token given whole or by its prefix (the first 10 characters, kept in the audit log)."""
+    prefix = token.strip()[:PREFIX_LENGTH]
+    rows = list(
+        session.scalars(select(ApiToken).where(ApiToken.prefix == prefix, ApiToken.revoked_at.is_(None)))
+    )
+    if len(rows) != 1:
+        raise AuthError(
+            f"no live token with prefix {prefix}" if not rows else f"{len(rows)} live tokens share {prefix}"
+        )
+    row = rows[0]
+    row.revoked_at = clock.now()
+    audit.record(
+        session,
+        clock,
+        action="console.token.revoked",
+        actor=actor,
+        selected_env=env,
+        payload={"token_id": row.id, "user_id": row.user_id, "prefix": row.prefix},
+    )
+    return row

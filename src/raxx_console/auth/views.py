@@ -18,10 +18,20 @@ FAILED_LOGIN_MESSAGE = "That email and password do not match an account."
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths, so the login page can't be used as an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        if not urlparse(target).netloc:
-            return target
+    """Only same-site paths, so the login page can't be used as an open redirect.
+
+    Browsers read ``/\\evil.example`` as ``//evil.example``, and drop tabs and newlines from
+    URLs, so a path with a backslash or any control character is refused too.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target)
+        and not urlparse(target).netloc
+    ):
+        return target
     return url_for("status.grid")
 
 
@@ -37,10 +47,7 @@ def login() -> Response | str | tuple[str, int]:
     password = request.form.get("password", "")
     ip = request.remote_addr or "unknown"
     ctx, db = console(), db_session()
-    if (
-        service.recent_login_failures(db, ctx.clock, email=email, ip=ip)
-        >= service.LOGIN_FAILURE_LIMIT
-    ):
+    if service.recent_login_failures(db, ctx.clock, email=email, ip=ip) >= service.LOGIN_FAILURE_LIMIT:
         minutes = int(service.LOGIN_FAILURE_WINDOW.total_seconds() // 60)
         error = f"Too many failed attempts. Wait {minutes} minutes and try again."
         return render_template("auth/login.html", next=target, email=email, error=error), 429
@@ -55,9 +62,7 @@ def login() -> Response | str | tuple[str, int]:
             payload={"email": email[:255], "ip": ip},
         )
         db.commit()
-        return render_template(
-            "auth/login.html", next=target, email=email, error=FAILED_LOGIN_MESSAGE
-        ), 401
+        return render_template("auth/login.html", next=target, email=email, error=FAILED_LOGIN_MESSAGE), 401
     session.clear()
     session["user_id"] = user.id
     session.permanent = True

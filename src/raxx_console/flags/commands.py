@@ -1,18 +1,29 @@
-"""``raxx-console flags list|set``."""
+"""``raxx-console flags list|set``: the flags page for when the console itself is unreachable."""
 
 from __future__ import annotations
 
 import click
 
 from raxx_console.cli import fail, load_console
-from raxx_console.context import Console
 from raxx_console.flags.registry import FLAGS
-from raxx_console.flags.service import FlagStore, UnknownFlag
+from raxx_console.flags.service import PrerequisitesMissing, Resolution, UnknownFlag
 
 
-def _store() -> tuple[FlagStore, Console]:
-    console = load_console()
-    return console.flags, console
+def _on_off(value: bool | None) -> str:
+    return "on" if value else "off"
+
+
+def _describe(res: Resolution) -> str:
+    width = max(len(spec.name) for spec in FLAGS)
+    line = f"{res.name:<{width}}  {_on_off(res.value):<3}  {res.source:<7}"
+    if res.pinned:
+        db = _on_off(res.db_value) if res.db_value is not None else "not set"
+        line += f"  db: {db} · effective: {_on_off(res.value)} (env pin)"
+    if res.env_invalid:
+        line += f"  env value {res.env_raw!r} is invalid and ignored"
+    if res.updated_by:
+        line += f"  changed by {res.updated_by} at {res.updated_at:%Y-%m-%d %H:%M} UTC"
+    return line
 
 
 @click.group("flags")
@@ -22,33 +33,36 @@ def flags_group() -> None:
 
 @flags_group.command("list")
 def flags_list() -> None:
-    store, _ = _store()
-    width = max(len(spec.name) for spec in FLAGS)
-    for res in store.resolve_all():
-        extra = ""
-        if res.env_invalid:
-            extra = f"  (env value {res.env_raw!r} is invalid and ignored)"
-        elif res.pinned and res.db_value is not None:
-            extra = f"  (db: {'on' if res.db_value else 'off'})"
-        click.echo(f"{res.name:<{width}}  {'on ' if res.value else 'off'}  {res.source}{extra}")
+    """Every known flag with its effective value and where it comes from."""
+    for res in load_console().flags.resolve_all():
+        click.echo(_describe(res))
 
 
 @flags_group.command("set")
 @click.argument("name")
 @click.argument("value", type=click.Choice(["on", "off"]))
-@click.option(
-    "--actor", default="system:cli", show_default=True, help="Who to name in the audit log."
-)
-def flags_set(name: str, value: str, actor: str) -> None:
-    store, console = _store()
+@click.option("--actor", default="system:cli", show_default=True, help="Who to name in the audit log.")
+@click.option("--force", is_flag=True, help="Turn a ticketing flag on despite missing prerequisites.")
+def flags_set(name: str, value: str, actor: str, force: bool) -> None:
+    """Write the flag's database value (audited); an env pin still wins."""
+    console = load_console()
     try:
-        with console.db.session() as session:
-            before = store.set(session, name, value == "on", actor=actor, env=console.env)
+        change = console.flags.change(
+            name, value == "on", settings=console.settings, actor=actor, env=console.env, confirm=force
+        )
     except UnknownFlag:
         fail(f"unknown flag {name}; `raxx-console flags list` shows the known ones")
-    after = store.resolve(name)
-    note = " (pinned by env: the effective value did not change)" if before.pinned else ""
-    click.echo(f"{name}: db {value}, effective {'on' if after.value else 'off'}{note}")
+    except PrerequisitesMissing as exc:
+        fail(
+            f"{name} files FreeScout tickets, and these env vars are not set: {', '.join(exc.missing)}\n"
+            "  Set them (incident runbook, Step 0), or pass --force to turn it on anyway.",
+            code=1,
+        )
+    click.echo(_describe(change.after))
+    if change.after.pinned:
+        click.echo("note: an env var pins this flag, so the effective value did not change.")
+    if change.confirmed_missing:
+        click.echo(f"warning: turned on although missing: {', '.join(change.confirmed_missing)}", err=True)
 
 
 commands = [flags_group]

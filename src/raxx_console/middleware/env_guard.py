@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from flask import Flask, Response, g, render_template, request
 
+from raxx_console.auth.access import wants_json
 from raxx_console.context import console
+from raxx_console.errors import json_error
 
 EXEMPT_PATHS = ("/healthz", "/static/")
 BANNERS = {
@@ -20,10 +22,17 @@ BANNERS = {
 }
 
 
+def host_name(host: str) -> str:
+    """``request.host`` without its port (``[::1]:8000`` → ``[::1]``), lower-cased."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.split(":", 1)[0]
+
+
 def env_for_host(host: str) -> str | None:
     """The env mapped to ``host`` (port ignored), or None when the host is unknown."""
-    name = host.split(":", 1)[0].strip().lower()
-    env = console().settings.CONSOLE_HOST_ENV_MAP.get(name)
+    env = console().settings.CONSOLE_HOST_ENV_MAP.get(host_name(host))
     return env.value if env is not None else None
 
 
@@ -32,18 +41,28 @@ def selected_env() -> str:
     return g.get("env") or console().env
 
 
-def _guard() -> Response | tuple[str, int] | None:
+def _refuse_unknown_host() -> tuple[Response | str, int]:
+    """421 Misdirected Request: this server does not answer for that name."""
+    host = host_name(request.host)
+    if wants_json():
+        return json_error(
+            421,
+            "unknown_host",
+            f"{host} is not in CONSOLE_HOST_ENV_MAP; production refuses hosts it cannot name an env for",
+            host=host,
+        )
+    return render_template("errors/unknown_host.html", host=host), 421
+
+
+def _guard() -> tuple[Response | str, int] | None:
+    g.env = console().env
     if request.path.startswith(EXEMPT_PATHS):
-        g.env = console().env
         return None
     env = env_for_host(request.host)
-    if env is None:
-        if console().settings.is_production:
-            g.env = console().env
-            page = render_template("errors/unknown_host.html", host=request.host.split(":")[0])
-            return page, 421
-        env = console().env
-    g.env = env
+    if env is not None:
+        g.env = env
+    elif console().settings.is_production:
+        return _refuse_unknown_host()
     return None
 
 
