@@ -231,3 +231,231 @@ def browser_login(page: Any, base_url: str, email: str, password: str = PASSWORD
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/console/status|.*/$"))
+
+
+# --- foundation helpers (auth, flags, audit) ----------------------------------------------------
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    """The test's database without an app: for service-level tests (faster than a whole app)."""
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+def audit_rows(console: Console, action: str | None = None) -> list[Any]:
+    """Every audit row (optionally of one action), oldest first, detached from any session."""
+    from sqlalchemy import select
+
+    from raxx_console.audit.models import AuditLog
+
+    query = select(AuditLog).order_by(AuditLog.id)
+    if action is not None:
+        query = query.where(AuditLog.action == action)
+    with console.db.session() as session:
+        rows = list(session.scalars(query))
+        session.expunge_all()
+    return rows
+
+
+# --- a running FreeScout sandbox (ticketing: entries A and B) ---------------------------------
+
+SANDBOX_API_KEY = "sandbox-test-api-key-7c1d0e"
+SANDBOX_CF_ID = "sandbox-test-cf-id-41f2.access"
+SANDBOX_CF_SECRET = "sandbox-test-cf-secret-93ab5d"
+SANDBOX_OPERATIONS_MAILBOX_ID = 2
+SANDBOX_BOT_USER_ID = 1
+
+
+class FreeScoutSandbox:
+    """The FreeScout sandbox over real HTTP, behind its Cloudflare Access gate.
+
+    Unpacks as ``(url, api_key, cf_id, cf_secret)``; ``settings()`` wires a console to it, and the
+    helpers drive its controls (faults, request log) or read its store.
+    """
+
+    def __init__(self, url: str, state: Any) -> None:
+        self.url, self.state = url, state
+        self.api_key, self.cf_id, self.cf_secret = SANDBOX_API_KEY, SANDBOX_CF_ID, SANDBOX_CF_SECRET
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.url, self.api_key, self.cf_id, self.cf_secret))
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "FREESCOUT_API_URL": self.url,
+            "FREESCOUT_INSTANCE_URL": self.url,
+            "FREESCOUT_API_KEY": self.api_key,
+            "CF_ACCESS_SVC_TICKETS_CLIENT_ID": self.cf_id,
+            "CF_ACCESS_SVC_TICKETS_CLIENT_SECRET": self.cf_secret,
+            "FREESCOUT_OPERATIONS_MAILBOX_ID": SANDBOX_OPERATIONS_MAILBOX_ID,
+            "FREESCOUT_BOT_USER_ID": SANDBOX_BOT_USER_ID,
+            "FREESCOUT_TIMEOUT_SECONDS": 5,
+        }
+
+    def faults(self, **payload: Any) -> None:
+        """``mode`` (ok|down|error500|slow|timeout_after_create), ``latency_ms``, ``tags_module``."""
+        import httpx
+
+        httpx.post(f"{self.url}/_sandbox/faults", json=payload, timeout=5).raise_for_status()
+
+    def requests(self, prefix: str = "/api/") -> list[dict[str, Any]]:
+        import httpx
+
+        entries = httpx.get(f"{self.url}/_sandbox/requests", timeout=5).json()["requests"]
+        return [e for e in entries if e["path"].startswith(prefix)]
+
+    def clear_requests(self) -> None:
+        import httpx
+
+        httpx.delete(f"{self.url}/_sandbox/requests", timeout=5).raise_for_status()
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A call to the sandbox's FreeScout API, as an agent in FreeScout would make it."""
+        import httpx
+
+        headers = {
+            "X-FreeScout-API-Key": self.api_key,
+            "CF-Access-Client-Id": self.cf_id,
+            "CF-Access-Client-Secret": self.cf_secret,
+        }
+        return httpx.request(method, f"{self.url}/api/{path}", headers=headers, timeout=5, **kwargs)
+
+    def conversations(self) -> list[Any]:
+        """Every conversation in the store, oldest first."""
+        with self.state.lock:
+            return sorted(self.state.conversations.values(), key=lambda c: c.id)
+
+
+@pytest.fixture
+def freescout_sandbox(clock: ManualClock) -> Iterator[FreeScoutSandbox]:
+    """A FreeScout sandbox on the test's clock, so ``createdSince`` look-ups agree with ours."""
+    from raxx_console.sandbox.freescout import create_freescout_sandbox
+    from raxx_console.sandbox.server import BackgroundServer
+
+    app = create_freescout_sandbox(
+        api_key=SANDBOX_API_KEY, cf_client_id=SANDBOX_CF_ID, cf_client_secret=SANDBOX_CF_SECRET, clock=clock
+    )
+    with BackgroundServer(app, name="freescout-sandbox") as server:
+        sandbox = FreeScoutSandbox(server.url, app.extensions["freescout_sandbox"])
+        yield sandbox
+        sandbox.state.reset()  # wakes any answer still sleeping on a fault
+
+
+@pytest.fixture
+def freescout_settings(
+    settings_overrides: dict[str, Any], freescout_sandbox: FreeScoutSandbox
+) -> dict[str, Any]:
+    """``settings_overrides`` wired to the sandbox; request it before ``app``."""
+    settings_overrides.update(freescout_sandbox.settings())
+    return settings_overrides
+
+
+# --- the alerts pipeline (entry B): Slack sandbox, demo surfaces, a console wired to all three -------
+
+SLACK_SANDBOX_TOKEN = "xoxb-test-sandbox-token"
+SLACK_DM_USERS = ("U0ONCALL1", "U0ONCALL2")
+DEMO_SURFACE_IDS = ("api-prod", "web-prod")
+CONSOLE_BASE_URL = "https://console.raxx.app"
+
+
+class SlackSandboxServer:
+    """The Slack sandbox over real HTTP; ``settings()`` points a console's DMs at it."""
+
+    def __init__(self, url: str, app: Any) -> None:
+        self.url, self.app = url, app
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "SLACK_BOT_TOKEN": SLACK_SANDBOX_TOKEN,
+            "SLACK_API_URL": f"{self.url}/api/",
+            "SLACK_ALERT_DM_USER_IDS": ",".join(SLACK_DM_USERS),
+        }
+
+    def messages(self, user: str | None = None) -> list[dict[str, Any]]:
+        return self.app.messages(user)
+
+    def faults(self, mode: str, **kwargs: Any) -> None:
+        """``ok``, ``down``, ``error500``, ``ratelimited`` (``retry_after``), ``slow``."""
+        self.app.set_faults(mode, **kwargs)
+
+
+@pytest.fixture
+def slack_sandbox() -> Iterator[SlackSandboxServer]:
+    from raxx_console.sandbox.server import BackgroundServer
+    from raxx_console.sandbox.slack import create_slack_sandbox
+
+    app = create_slack_sandbox(SLACK_SANDBOX_TOKEN, users=SLACK_DM_USERS)
+    with BackgroundServer(app, name="slack-sandbox") as server:
+        yield SlackSandboxServer(server.url, app)
+        app.reset()
+
+
+def demo_surfaces_toml(
+    health_urls: dict[str, str], *, fail_threshold: int = 2, resolve_threshold: int = 2
+) -> str:
+    """A ``SURFACES_FILE`` probing the demo surfaces, with quick thresholds and short timeouts."""
+    lines = []
+    for surface_id, url in health_urls.items():
+        lines += [
+            "[[surface]]",
+            f'id = "{surface_id}"',
+            f'name = "{surface_id} (demo)"',
+            'workflow = "deploy-heroku.yml"',
+            'target_env = "production"',
+            f'app = "raxx-{surface_id}"',
+            f'health_url = "{url}"',
+            "timeout_seconds = 2",
+            f"fail_threshold = {fail_threshold}",
+            f"resolve_threshold = {resolve_threshold}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+class DemoSurfacesServer:
+    """Demo health endpoints whose answer the test flips; ``settings()`` makes them the registry."""
+
+    def __init__(self, url: str, app: Any, surfaces_file: Path) -> None:
+        self.url, self.app, self.surfaces_file = url, app, surfaces_file
+
+    def set(self, surface_id: str, status: str) -> None:
+        """``operational``, ``degraded``, ``down`` or ``slow``."""
+        self.app.set_status(surface_id, status)
+
+    def settings(self) -> dict[str, Any]:
+        return {"SURFACES_FILE": str(self.surfaces_file)}
+
+
+@pytest.fixture
+def demo_surfaces(tmp_path: Path) -> Iterator[DemoSurfacesServer]:
+    from raxx_console.sandbox.server import BackgroundServer
+    from raxx_console.sandbox.surfaces import create_demo_surfaces
+
+    app = create_demo_surfaces(DEMO_SURFACE_IDS)
+    with BackgroundServer(app, name="demo-surfaces") as server:
+        path = tmp_path / "surfaces.toml"
+        path.write_text(demo_surfaces_toml(app.health_urls(server.url)))
+        yield DemoSurfacesServer(server.url, app, path)
+        app.reset()
+
+
+@pytest.fixture
+def alerts_settings(
+    freescout_settings: dict[str, Any], slack_sandbox: SlackSandboxServer, demo_surfaces: DemoSurfacesServer
+) -> dict[str, Any]:
+    """``settings_overrides`` wired to FreeScout, Slack and the demo surfaces; request it before ``app``."""
+    freescout_settings.update(slack_sandbox.settings())
+    freescout_settings.update(demo_surfaces.settings())
+    freescout_settings["CONSOLE_BASE_URL"] = CONSOLE_BASE_URL
+    return freescout_settings
+
+
+@pytest.fixture
+def alerts_console(alerts_settings: dict[str, Any], console: Console) -> Iterator[Console]:
+    """A console wired to the three sandboxes; gives up the poller's lead at the end."""
+    from raxx_console.status.poller import release_leadership
+
+    yield console
+    release_leadership(console)

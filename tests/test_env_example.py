@@ -29,7 +29,15 @@ def test_every_setting_and_flag_is_documented_once():
 
 def test_secrets_are_marked_and_carry_no_value():
     names = documented()
-    for name in ("SECRET_KEY", "DATABASE_URL", "FREESCOUT_API_KEY", "CF_ACCESS_SVC_TICKETS_CLIENT_SECRET",
-                 "SLACK_BOT_TOKEN", "SENTRY_DSN"):
-        assert f"{name}= " in names[name] or names[name].startswith(f"{name}=  "), f"{name} has an example value"
+    for name in (
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "FREESCOUT_API_KEY",
+        "CF_ACCESS_SVC_TICKETS_CLIENT_SECRET",
+        "SLACK_BOT_TOKEN",
+        "SENTRY_DSN",
+    ):
+        assert f"{name}= " in names[name] or names[name].startswith(f"{name}=  "), (
+            f"{name} has an example value"
+        )
         assert "(secret)" in names[name]

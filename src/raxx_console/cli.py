@@ -26,6 +26,10 @@ COMMAND_MODULES = (
     "raxx_console.auth.commands",
     "raxx_console.flags.commands",
     "raxx_console.status.commands",
+    "raxx_console.customers.commands",
+    "raxx_console.sandbox.commands",
+    "raxx_console.health.commands",
+    "raxx_console.alerts.commands",
 )
 
 
@@ -119,9 +123,7 @@ def start_worker(console: Console) -> Any:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
-    "--sandbox", is_flag=True, help="Also run the FreeScout/Slack sandboxes and demo surfaces."
-)
+@click.option("--sandbox", is_flag=True, help="Also run the FreeScout/Slack sandboxes and demo surfaces.")
 def serve(host: str, port: int, sandbox: bool) -> None:
     """Web + worker in one process, on the embedded SQLite default."""
     from werkzeug.serving import run_simple
@@ -142,6 +144,9 @@ def serve(host: str, port: int, sandbox: bool) -> None:
     ensure_first_admin(console)
     if stack is not None:
         stack.seed(console)
+    from raxx_console.health.startup import start_monitoring
+
+    start_monitoring(console)
     worker = start_worker(console)
     click.echo(f"Raxx Console ({console.env}) on http://{host}:{port}/  — Ctrl-C to stop")
     try:
@@ -166,13 +171,17 @@ def web(host: str, port: int) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", settings.WEB_CONCURRENCY)
             self.cfg.set("threads", 4)
-            self.cfg.set("timeout", 30)
+            # Above the worst inline Investigate click (3 FreeScout calls at their timeout).
+            self.cfg.set("timeout", 60)
             self.cfg.set("accesslog", "-")
 
         def load(self) -> Any:
             from raxx_console import create_app
+            from raxx_console.health.startup import start_monitoring
 
-            return create_app()
+            app = create_app()
+            start_monitoring(app.extensions["raxx_console"])
+            return app
 
     ConsoleWeb().run()
 
@@ -180,7 +189,10 @@ def web(host: str, port: int) -> None:
 @main.command()
 def worker() -> None:
     """The background worker: the periodic jobs of ``raxx_console.jobs``."""
+    from raxx_console.health.startup import start_monitoring
+
     console = load_console()
+    start_monitoring(console)
     running = start_worker(console)
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -62,12 +62,19 @@ def normalize_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite opens a transaction only at the first INSERT/UPDATE/DELETE, so a SAVEPOINT
+    # issued first would commit on its own. Turn that off; ``_sqlite_begin`` emits BEGIN.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 class Database:
@@ -84,6 +91,7 @@ class Database:
                 poolclass=NullPool,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.engine = create_engine(
                 self.url,

@@ -37,9 +37,7 @@ def _http_error(exc: HTTPException) -> tuple[Response | str, int]:
     if wants_json():
         response, status = json_error(status, _error_code(exc), message)
         return response, status
-    return render_template(
-        "errors/error.html", status=status, title=exc.name, message=message
-    ), status
+    return render_template("errors/error.html", status=status, title=exc.name, message=message), status
 
 
 def _api_error(exc: ApiError) -> tuple[Response, int]:

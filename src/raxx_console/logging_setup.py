@@ -33,8 +33,6 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.set_name(_HANDLER_NAME)
         root.addHandler(handler)
-    handler.setFormatter(
-        RedactingFormatter(secrets, "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(RedactingFormatter(secrets, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for noisy in ("httpx", "httpcore", "werkzeug", "urllib3", "slack_sdk"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -18,9 +18,7 @@ _PG_MIGRATION_LOCK = 0x5241_5858
 
 def _config() -> Config:
     config = Config()
-    config.set_main_option(
-        "script_location", str(resources.files("raxx_console").joinpath("migrations"))
-    )
+    config.set_main_option("script_location", str(resources.files("raxx_console").joinpath("migrations")))
     return config
 
 

@@ -320,8 +320,8 @@ def test_create_conversation_with_tags(client: FreeScoutClient, fs: Sandbox) -> 
     calls = [(e["method"], e["path"]) for e in fs.requests()]
     assert calls[:3] == [
         ("POST", "/api/conversations"),
-        ("GET", f"/api/conversations/{created.id}"),
-        ("PUT", f"/api/conversations/{created.id}/tags"),
+        ("PUT", f"/api/conversations/{created.id}/tags"),  # a new conversation has no tags to merge
+        ("GET", f"/api/conversations/{created.id}"),  # the fetch above
     ]
 
 

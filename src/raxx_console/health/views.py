@@ -1,4 +1,4 @@
-"""Service endpoints for routers and deploy checks: /healthz and /version."""
+"""Service endpoints (/healthz, /version, /metrics) and the pipeline health panel (/console/health)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,16 @@ import os
 import subprocess
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, render_template, request
+from prometheus_client.exposition import choose_encoder
 
-from raxx_console.context import console
+from raxx_console.auth.access import current_user, require_role, wants_json
+from raxx_console.auth.models import Role
+from raxx_console.context import console, db_session
+from raxx_console.health import doctor, panel
+from raxx_console.health.metrics import registry_for as metrics_registry
 
 bp = Blueprint("health", __name__)
 
@@ -52,3 +58,61 @@ def healthz() -> tuple[Response, int]:
 @bp.get("/version")
 def version() -> Response:
     return jsonify({"sha": source_version(), "env": console().env})
+
+
+# --- the pipeline health panel and /metrics -------------------------------------------------
+
+
+@bp.context_processor
+def _time_helpers() -> dict[str, Any]:
+    now = console().clock.now()
+    return {"ago": lambda when: panel.ago(now, when) if when else "never", "iso": panel.iso}
+
+
+def _render_panel(checks: list[doctor.CheckResult] | None = None) -> str:
+    ctx = console()
+    snapshot = panel.collect(ctx, db_session())
+    return render_template(
+        "health/panel.html",
+        snap=snapshot,
+        checks=checks,
+        can_run_checks=current_user().role >= Role.operator,  # type: ignore[union-attr]
+        refresh_seconds=max(5, int(ctx.settings.POLL_INTERVAL_SECONDS)),
+    )
+
+
+@bp.get("/console/health")
+@require_role(Role.viewer)
+def panel_page() -> str:
+    return _render_panel()
+
+
+@bp.get("/console/health.json")
+@require_role(Role.viewer)
+def panel_json() -> Response:
+    return jsonify(panel.collect(console(), db_session()).to_json())
+
+
+@bp.post("/console/health/checks")
+@require_role(Role.operator)
+def run_checks() -> Response | str:
+    """The doctor's live checks, on demand: the panel never calls FreeScout on a page view."""
+    checks = doctor.run_checks(console())
+    if wants_json():
+        return jsonify({"checks": [c.to_json() for c in checks], "exit_code": doctor.exit_code(checks)})
+    return _render_panel(checks)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format. Open outside production; in production it needs a bearer API
+    token (any role), since the series name env vars, surfaces and failure reasons."""
+    if console().settings.is_production and current_user() is None:
+        return Response(
+            "authentication required: send an API token as Authorization: Bearer <token>\n",
+            status=401,
+            mimetype="text/plain",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encoder(metrics_registry(console())), headers={"Content-Type": content_type})

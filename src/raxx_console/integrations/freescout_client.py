@@ -768,7 +768,9 @@ class FreeScoutClient:
         wanted = _dedupe(tags)
         if not wanted:
             return Outcome(CreatedConversation(conversation_id, conversation, (), True))
-        tagged = self.apply_tags(conversation_id, wanted)
+        # A conversation created this instant has no tags (create takes none), so there is
+        # nothing to read and merge: one PUT instead of a GET + PUT on the click's path.
+        tagged = self._put_tags("apply_tags", conversation_id, list(wanted))
         return Outcome(
             CreatedConversation(
                 id=conversation_id,
@@ -798,12 +800,16 @@ class FreeScoutClient:
         merged = existing + [t for t in _dedupe(tags) if t.lower() not in {e.lower() for e in existing}]
         if len(merged) == len(existing):
             return Outcome(tuple(existing))
-        response = self._request(op, "PUT", f"conversations/{conversation_id}/tags", body={"tags": merged})
+        return self._put_tags(op, conversation_id, merged)
+
+    def _put_tags(self, op: str, conversation_id: int, tags: list[str]) -> Outcome[tuple[str, ...]]:
+        """``PUT …/tags``: replaces the conversation's whole tag set with ``tags``."""
+        response = self._request(op, "PUT", f"conversations/{conversation_id}/tags", body={"tags": tags})
         if isinstance(response, Outcome):
             return response
         if response.status_code not in (200, 204):
             return self._classify(op, response)
-        return Outcome(tuple(merged))
+        return Outcome(tuple(tags))
 
     def get_conversation(
         self, conversation_id: int, embed: str | Sequence[str] | None = None

@@ -24,6 +24,7 @@
       li.title = time(c.checked_at) + " " + c.status + (c.latency_ms === null ? "" : " " + c.latency_ms + " ms");
       return li;
     }));
+    document.dispatchEvent(new CustomEvent("raxx:tile", { detail: { tile, surface: s } }));
   }
 
   async function refresh() {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,12 +12,30 @@ from raxx_console.audit import service as audit
 from raxx_console.clock import Clock
 from raxx_console.status.models import STATUSES, SurfaceCheck, SurfaceStatus
 from raxx_console.status.surfaces import Surface, SurfaceRegistry
+from raxx_console.tickets import service as tickets
+from raxx_console.tickets.service import TicketView
 
 HISTORY_LENGTH = 20
+#: Statuses a tile flags for attention, and that Investigate files tickets for.
+ATTENTION_STATUSES = ("degraded", "down")
+#: Test degradations (rollout Step 2): what may be simulated, and for how long.
+SIMULATED_STATUSES = ("degraded", "down")
+SIMULATION_MINUTES = (1, 240)
+DEFAULT_SIMULATION_MINUTES = 15
+#: How far back a tile looks for its Investigate outcome (the dedup window's default).
+DEFAULT_TICKET_WINDOW_SECONDS = 3600.0
 
 
 class StatusError(ValueError):
     """A status request the caller can fix."""
+
+
+class SimulationError(StatusError):
+    """Bad test-degradation input; ``field`` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -33,10 +51,14 @@ class Tile:
     latency_ms: int | None
     detail: str
     history: tuple[SurfaceCheck, ...]
+    #: The newest Investigate reservation/ticket for the current status (queued, link, or reason).
+    investigation: TicketView | None = None
+    #: The surface's newest open ticket from either entry (FLAG_CONSOLE_INVESTIGATE_LINKED_TICKET).
+    linked_ticket: TicketView | None = None
 
     @property
     def needs_attention(self) -> bool:
-        return self.status in ("degraded", "down")
+        return self.status in ATTENTION_STATUSES
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -54,6 +76,8 @@ class Tile:
                 {"checked_at": _iso(c.checked_at), "status": c.status, "latency_ms": c.latency_ms}
                 for c in self.history
             ],
+            "investigation": self.investigation.to_json() if self.investigation else None,
+            "linked_ticket": self.linked_ticket.to_json() if self.linked_ticket else None,
         }
 
 
@@ -70,36 +94,66 @@ def effective_status(row: SurfaceStatus | None, now: datetime) -> tuple[str, boo
     return row.status, False
 
 
-def tiles(session: Session, clock: Clock, registry: SurfaceRegistry) -> list[Tile]:
-    rows = {r.surface_id: r for r in session.scalars(select(SurfaceStatus))}
-    history: dict[str, list[SurfaceCheck]] = {}
-    for surface in registry:
-        checks = session.scalars(
-            select(SurfaceCheck)
-            .where(SurfaceCheck.surface_id == surface.id)
-            .order_by(SurfaceCheck.checked_at.desc(), SurfaceCheck.id.desc())
-            .limit(HISTORY_LENGTH)
-        )
-        history[surface.id] = list(reversed(list(checks)))
+def current_status(session: Session, clock: Clock, surface_id: str) -> str:
+    """The status a surface's tile shows now (a live simulation wins), in one query."""
+    return effective_status(session.get(SurfaceStatus, surface_id), clock.now())[0]
+
+
+def tiles(
+    session: Session,
+    clock: Clock,
+    registry: SurfaceRegistry,
+    *,
+    ticket_window: float = DEFAULT_TICKET_WINDOW_SECONDS,
+) -> list[Tile]:
+    """Every surface's tile, with its tickets from our table (FreeScout is never called here)."""
     now = clock.now()
-    result = []
-    for surface in registry:
-        row = rows.get(surface.id)
-        status, simulated = effective_status(row, now)
-        result.append(
-            Tile(
-                surface=surface,
-                status=status,
-                probed_status=row.status if row else "unknown",
-                simulated=simulated,
-                simulated_until=row.simulated_until if simulated and row else None,
-                checked_at=row.checked_at if row else None,
-                latency_ms=row.latency_ms if row else None,
-                detail=row.detail if row else "",
-                history=tuple(history[surface.id]),
-            )
+    rows = {r.surface_id: r for r in session.scalars(select(SurfaceStatus))}
+    built = [_tile(session, surface, rows.get(surface.id), now) for surface in registry]
+    return _with_tickets(session, built, now - timedelta(seconds=ticket_window))
+
+
+def tile(session: Session, clock: Clock, registry: SurfaceRegistry, surface_id: str) -> Tile | None:
+    """One surface's tile without its tickets (what an Investigate ticket body describes)."""
+    surface = registry.get(surface_id)
+    if surface is None:
+        return None
+    return _tile(session, surface, session.get(SurfaceStatus, surface_id), clock.now())
+
+
+def _tile(session: Session, surface: Surface, row: SurfaceStatus | None, now: datetime) -> Tile:
+    checks = session.scalars(
+        select(SurfaceCheck)
+        .where(SurfaceCheck.surface_id == surface.id)
+        .order_by(SurfaceCheck.checked_at.desc(), SurfaceCheck.id.desc())
+        .limit(HISTORY_LENGTH)
+    )
+    status, simulated = effective_status(row, now)
+    return Tile(
+        surface=surface,
+        status=status,
+        probed_status=row.status if row else "unknown",
+        simulated=simulated,
+        simulated_until=row.simulated_until if simulated and row else None,
+        checked_at=row.checked_at if row else None,
+        latency_ms=row.latency_ms if row else None,
+        detail=row.detail if row else "",
+        history=tuple(reversed(list(checks))),
+    )
+
+
+def _with_tickets(session: Session, built: list[Tile], since: datetime) -> list[Tile]:
+    keys = {t.surface.id: tickets.status_key(t.surface.id, t.status) for t in built if t.needs_attention}
+    investigations = tickets.latest_investigations(session, keys.values(), since)
+    linked = tickets.open_tickets(session, [t.surface.id for t in built])
+    return [
+        replace(
+            t,
+            investigation=investigations.get(keys.get(t.surface.id, "")),
+            linked_ticket=linked.get(t.surface.id),
         )
-    return result
+        for t in built
+    ]
 
 
 def get_or_create_row(session: Session, surface_id: str) -> SurfaceStatus:
@@ -142,3 +196,65 @@ def set_status(
         payload={"surface_id": surface_id, "before": before, "after": status, "detail": detail},
     )
     return row
+
+
+def simulate(
+    session: Session,
+    clock: Clock,
+    registry: SurfaceRegistry,
+    surface_id: str,
+    status: object,
+    minutes: object = DEFAULT_SIMULATION_MINUTES,
+    *,
+    actor: str,
+    env: str,
+) -> SurfaceStatus:
+    """Start a test degradation (rollout Step 2); polls keep writing ``status`` beneath it."""
+    if registry.get(surface_id) is None:
+        raise StatusError(f"unknown surface '{surface_id}'")
+    if status not in SIMULATED_STATUSES:
+        raise SimulationError("status", f"status must be one of {', '.join(SIMULATED_STATUSES)}")
+    low, high = SIMULATION_MINUTES
+    if isinstance(minutes, str) and minutes.strip().isdigit():
+        minutes = int(minutes.strip())
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not low <= minutes <= high:
+        raise SimulationError("minutes", f"minutes must be a whole number from {low} to {high}")
+    row = get_or_create_row(session, surface_id)
+    until = clock.now() + timedelta(minutes=minutes)
+    row.simulated_status, row.simulated_until, row.simulated_by = str(status), until, actor
+    audit.record(
+        session,
+        clock,
+        action="console.status.simulated",
+        actor=actor,
+        selected_env=env,
+        payload={
+            "surface_id": surface_id,
+            "status": status,
+            "minutes": minutes,
+            "until": until.isoformat().replace("+00:00", "Z"),
+        },
+    )
+    return row
+
+
+def clear_simulation(
+    session: Session, clock: Clock, registry: SurfaceRegistry, surface_id: str, *, actor: str, env: str
+) -> bool:
+    """End a test degradation early; False (and no audit row) when none was running."""
+    if registry.get(surface_id) is None:
+        raise StatusError(f"unknown surface '{surface_id}'")
+    row = session.get(SurfaceStatus, surface_id)
+    _status, simulated = effective_status(row, clock.now())
+    if row is None or not simulated:
+        return False
+    audit.record(
+        session,
+        clock,
+        action="console.status.simulation_cleared",
+        actor=actor,
+        selected_env=env,
+        payload={"surface_id": surface_id, "status": row.simulated_status},
+    )
+    row.simulated_status = row.simulated_until = row.simulated_by = None
+    return True

@@ -17,17 +17,19 @@ bp = Blueprint("status", __name__)
 @require_role(Role.viewer)
 def grid() -> str:
     ctx = console()
-    tiles = service.tiles(db_session(), ctx.clock, ctx.surfaces)
-    return render_template(
-        "status/grid.html", tiles=tiles, poll_interval=ctx.settings.POLL_INTERVAL_SECONDS
+    tiles = service.tiles(
+        db_session(), ctx.clock, ctx.surfaces, ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW
     )
+    return render_template("status/grid.html", tiles=tiles, poll_interval=ctx.settings.POLL_INTERVAL_SECONDS)
 
 
 @bp.get("/console/status.json")
 @require_role(Role.viewer)
 def grid_json() -> Response:
     ctx = console()
-    tiles = service.tiles(db_session(), ctx.clock, ctx.surfaces)
+    tiles = service.tiles(
+        db_session(), ctx.clock, ctx.surfaces, ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW
+    )
     return jsonify(
         {
             "surfaces": [tile.to_json() for tile in tiles],

@@ -85,9 +85,7 @@ def upgrade() -> None:
         sa.Column("latency_ms", sa.Integer),
         sa.Column("detail", sa.Text, nullable=False),
     )
-    op.create_index(
-        "ix_surface_checks_surface_checked", "surface_checks", ["surface_id", "checked_at"]
-    )
+    op.create_index("ix_surface_checks_surface_checked", "surface_checks", ["surface_id", "checked_at"])
 
 
 def downgrade() -> None:

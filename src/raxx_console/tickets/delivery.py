@@ -1,0 +1,282 @@
+"""Outbox handlers that talk to FreeScout: ``freescout.create``, ``freescout.tags``, ``freescout.note``.
+
+``freescout.create`` files a reserved Ticket for either entry. It runs with no transaction open
+across the HTTP calls and settles the Ticket in one transaction with its audit row, so the
+ticket, its mapping and its audit trail commit together. Only an unavailable FreeScout (or an
+answer that may have created the conversation) is retried; after such an attempt the ref is
+looked up in FreeScout before anything is created again. Importing this module registers the
+handlers (``raxx_console.jobs`` and the Investigate views do).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from raxx_console.integrations import registry
+from raxx_console.integrations.freescout_client import FreeScoutClient, Outcome, Reason
+from raxx_console.tickets import outbox, render
+from raxx_console.tickets.models import (
+    TICKET_CANCELLED,
+    TICKET_FAILED,
+    TICKET_FILED,
+    TICKET_PENDING,
+    OutboxItem,
+    Ticket,
+)
+from raxx_console.tickets.outbox import Result
+from raxx_console.tickets.service import (
+    CREATE_KIND,
+    ENTRIES,
+    NOTE_KIND,
+    TAGS_KIND,
+    audit_filed,
+    expire,
+    related_open,
+)
+
+if TYPE_CHECKING:
+    from raxx_console.context import Console
+
+log = logging.getLogger("raxx_console.tickets")
+
+#: ``createdSince`` is our reservation time minus this, to absorb clock skew with FreeScout.
+RECONCILE_MARGIN = timedelta(minutes=10)
+#: A Tags module that stays broken should not be retried forever.
+TAGS_RETRY_FOR = timedelta(days=1)
+#: A note whose ticket is still being filed waits this long between tries.
+NOTE_WAIT_SECONDS = 30.0
+
+
+def _ticket(console: Console, ticket_id: int | None) -> Ticket | None:
+    if ticket_id is None:
+        return None
+    with console.db.session() as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is not None:
+            session.expunge(ticket)
+        return ticket
+
+
+def _settled(ticket: Ticket) -> Result:
+    """The item of a Ticket that another delivery (or an expiry) already settled ends like it."""
+    if ticket.state == TICKET_FILED:
+        return Result.done(f"already filed as {ticket.ticket_id}")
+    if ticket.state == TICKET_FAILED:
+        return Result.failed(ticket.last_reason or "failed", ticket.last_detail)
+    if ticket.state == TICKET_CANCELLED:
+        return Result.cancelled(ticket.last_reason or "cancelled", ticket.last_detail)
+    return Result.expired(ticket.last_reason or "expired", ticket.last_detail)
+
+
+def _describe(outcome: Outcome[object]) -> str:
+    """Names and messages only (never values): what the Ticket's last_detail keeps."""
+    if outcome.missing:
+        return "missing=" + ",".join(outcome.missing)
+    parts = [f"{e.path}: {e.message}" for e in outcome.errors[:3]]
+    if outcome.status_code is not None:
+        parts.append(f"HTTP {outcome.status_code}")
+    if outcome.detail:
+        parts.append(outcome.detail)
+    if outcome.uncertain:
+        parts.append("uncertain: FreeScout may have created it")
+    return "; ".join(parts)
+
+
+@outbox.handler(CREATE_KIND)
+def deliver_create(console: Console, item: OutboxItem) -> Result:
+    """File a reserved ticket: flag re-check, reconcile after an uncertain try, create, settle."""
+    ticket = _ticket(console, item.ticket_id)
+    if ticket is None:
+        return Result.cancelled("ticket_gone")
+    if ticket.state != TICKET_PENDING:
+        return _settled(ticket)
+    spec = ENTRIES[ticket.entry]
+    if not console.flags.is_enabled(spec.flag):
+        return _give_up(
+            console, ticket, TICKET_CANCELLED, Result.cancelled("flag_off", f"{spec.flag} is off")
+        )
+    if ticket.mailbox_id is None:
+        log.warning(
+            "freescout degraded op=create_conversation reason=%s missing=FREESCOUT_OPERATIONS_MAILBOX_ID",
+            Reason.NOT_CONFIGURED.value,
+        )
+        failed = Result.failed(Reason.NOT_CONFIGURED.value, "missing=FREESCOUT_OPERATIONS_MAILBOX_ID")
+        return _give_up(console, ticket, TICKET_FAILED, failed)
+    client = registry.freescout(console)
+    if item.attempts > 1 or ticket.last_reason is not None:
+        found = client.find_by_reference(
+            ticket.mailbox_id, ticket.ref, created_since=ticket.created_at - RECONCILE_MARGIN
+        )
+        if found.ok and found.value is not None:
+            tagged = client.apply_tags(found.value.id, ticket.tags)
+            return _file(console, client, item, ticket, found.value.id, found.value.status, tagged.ok)
+        if _expired(console, ticket):
+            return _expire(console, ticket)
+        if not found.ok:
+            return _not_filed(console, ticket, found)
+    elif _expired(console, ticket):
+        return _expire(console, ticket)
+    created = client.create_conversation(
+        mailbox_id=ticket.mailbox_id,
+        subject=ticket.subject,
+        customer_email=console.settings.CONSOLE_TICKET_CUSTOMER_EMAIL,
+        body_html=ticket.body_html,
+        tags=ticket.tags,
+    )
+    if not created.ok or created.value is None:
+        return _not_filed(console, ticket, created)
+    conversation = created.value.conversation
+    fs_status = conversation.status if conversation is not None else "active"
+    return _file(console, client, item, ticket, created.value.id, fs_status, created.value.tags_applied)
+
+
+def _expired(console: Console, ticket: Ticket) -> bool:
+    return ticket.expires_at is not None and console.clock.now() >= ticket.expires_at
+
+
+def _expire(console: Console, ticket: Ticket) -> Result:
+    detail = "not filed before its time ran out"
+    if ticket.last_reason:
+        detail += f"; last failure: {ticket.last_reason}"
+    with console.db.session() as session:
+        expire(session, ticket.id, console.clock.now(), detail)
+    return Result.expired("expired_before_delivery", detail)
+
+
+def _give_up(console: Console, ticket: Ticket, state: str, result: Result) -> Result:
+    """Settle a pending Ticket as failed or cancelled, with the item's reason."""
+    with console.db.session() as session:
+        row = session.get(Ticket, ticket.id, with_for_update=True)
+        if row is None or row.state != TICKET_PENDING:
+            return _settled(row) if row is not None else Result.cancelled("ticket_gone")
+        row.state, row.last_reason, row.last_detail = state, result.reason, result.detail
+    log.info(
+        "ticket not filed entry=%s key=%s ref=%s state=%s reason=%s",
+        ENTRIES[ticket.entry].letter,
+        ticket.dedup_key,
+        ticket.ref,
+        state,
+        result.reason,
+    )
+    return result
+
+
+def _not_filed(console: Console, ticket: Ticket, outcome: Outcome[object]) -> Result:
+    """Retry while FreeScout is unavailable (or may have acted); otherwise the Ticket fails."""
+    reason = outcome.reason.value if outcome.reason is not None else "freescout_unexpected_response"
+    detail = _describe(outcome)
+    if not (outcome.retryable or outcome.uncertain):
+        return _give_up(console, ticket, TICKET_FAILED, Result.failed(reason, detail))
+    with console.db.session() as session:
+        row = session.get(Ticket, ticket.id)
+        if row is not None and row.state == TICKET_PENDING:
+            row.last_reason, row.last_detail = reason, detail
+    log.info(
+        "ticket queued entry=%s key=%s ref=%s reason=%s; the outbox retries it",
+        ENTRIES[ticket.entry].letter,
+        ticket.dedup_key,
+        ticket.ref,
+        reason,
+    )
+    return Result.retry(reason, detail)
+
+
+def _file(
+    console: Console,
+    client: FreeScoutClient,
+    item: OutboxItem,
+    ticket: Ticket,
+    conversation_id: int,
+    fs_status: str,
+    tags_applied: bool,
+) -> Result:
+    """Mark the Ticket filed with its audit row, and queue what follows (tags, cross-link notes)."""
+    clock = console.clock
+    now = clock.now()
+    spec = ENTRIES[ticket.entry]
+    with console.db.session() as session:
+        row = session.get(Ticket, ticket.id, with_for_update=True)
+        if row is None or row.state != TICKET_PENDING:
+            return _settled(row) if row is not None else Result.cancelled("ticket_gone")
+        row.state, row.ticket_id, row.ticket_url = (
+            TICKET_FILED,
+            conversation_id,
+            client.ticket_url(conversation_id),
+        )
+        row.filed_at, row.fs_status, row.fs_checked_at = now, fs_status, now
+        row.tags_applied, row.last_reason = tags_applied, None
+        env = item.payload.get("selected_env") or console.env
+        audit_filed(session, clock, row, idempotent=False, actor=row.requested_by, env=env)
+        if not tags_applied:
+            outbox.enqueue(
+                session,
+                clock,
+                kind=TAGS_KIND,
+                dedup_key=f"tags:{row.id}",
+                ticket_id=row.id,
+                expires_at=now + TAGS_RETRY_FOR,
+            )
+        note = render.crosslink_note(spec.label, row.ticket_id, row.ticket_url, row.ref)
+        for older in related_open(session, row.entry, row.surface_id):
+            outbox.enqueue(
+                session,
+                clock,
+                kind=NOTE_KIND,
+                dedup_key=f"crosslink:{row.id}:{older.id}",
+                ticket_id=older.id,
+                payload={"text": note},
+            )
+    log.info(
+        "ticket_filed entry=%s key=%s ticket_id=%s ref=%s%s",
+        spec.letter,
+        ticket.dedup_key,
+        conversation_id,
+        ticket.ref,
+        "" if tags_applied else " tags=pending",
+    )
+    return Result.done(f"conversation {conversation_id}")
+
+
+@outbox.handler(TAGS_KIND)
+def deliver_tags(console: Console, item: OutboxItem) -> Result:
+    """Tags a create could not apply: read, merge, write; retried until they stand."""
+    ticket = _ticket(console, item.ticket_id)
+    if ticket is None or ticket.state != TICKET_FILED or ticket.ticket_id is None:
+        return Result.cancelled("ticket_not_filed")
+    if ticket.tags_applied:
+        return Result.done("tags already applied")
+    outcome = registry.freescout(console).apply_tags(ticket.ticket_id, ticket.tags)
+    if outcome.ok:
+        with console.db.session() as session:
+            row = session.get(Ticket, ticket.id)
+            if row is not None:
+                row.tags_applied = True
+        return Result.done()
+    reason = outcome.reason.value if outcome.reason is not None else "freescout_unexpected_response"
+    if outcome.reason is Reason.NOT_FOUND:
+        return Result.failed(reason, "the conversation no longer exists")
+    return Result.retry(reason, _describe(outcome))
+
+
+@outbox.handler(NOTE_KIND)
+def deliver_note(console: Console, item: OutboxItem) -> Result:
+    """An internal note (payload ``text``, HTML) on the item's Ticket, once that Ticket is filed."""
+    ticket = _ticket(console, item.ticket_id)
+    if ticket is None:
+        return Result.cancelled("ticket_gone")
+    if ticket.state == TICKET_PENDING:
+        return Result.retry("ticket_not_filed", "waiting for the ticket to be filed", NOTE_WAIT_SECONDS)
+    if ticket.state != TICKET_FILED or ticket.ticket_id is None:
+        return Result.cancelled("ticket_not_filed", f"the ticket ended {ticket.state}")
+    text = item.payload.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return Result.failed("empty_note")
+    outcome = registry.freescout(console).add_note(ticket.ticket_id, text)
+    if outcome.ok:
+        return Result.done()
+    reason = outcome.reason.value if outcome.reason is not None else "freescout_unexpected_response"
+    if outcome.retryable:
+        return Result.retry(reason, _describe(outcome))
+    return Result.failed(reason, _describe(outcome))

@@ -1,0 +1,129 @@
+"""Subjects and HTML bodies of the tickets we file, and the notes we add to them.
+
+FreeScout shows thread bodies as HTML, and much of what goes in (surface details, probe
+errors, alert labels) comes from outside: every value is escaped here, and only http(s)
+URLs become links. Subjects are plain text on one line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from markupsafe import Markup, escape
+
+if TYPE_CHECKING:
+    from raxx_console.status.service import Tile
+
+SUBJECT_MAX = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def subject(ref: str, title: str) -> str:
+    """``[RX-1A2B3C4D] api-prod is degraded``: the ref first, so a cut subject still carries it."""
+    line = _CONTROL.sub(" ", f"[{ref}] {title}")
+    return " ".join(line.split())[:SUBJECT_MAX]
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def link(url: str | None, text: str) -> Markup:
+    """An ``<a>`` for http(s) URLs; anything else is shown as text, never as a link."""
+    if not url or not re.match(r"^https?://", url, re.IGNORECASE):
+        return escape(text)
+    return Markup('<a href="{}">{}</a>').format(url, text)
+
+
+@dataclass(frozen=True)
+class RelatedTicket:
+    """A ticket from the other entry on the same surface (DESIGN §6.7 cross-links)."""
+
+    label: str
+    ticket_id: int | None
+    ticket_url: str | None
+    ref: str
+
+
+def _related_line(related: RelatedTicket) -> Markup:
+    return Markup("{} ticket {} ({})").format(
+        related.label, link(related.ticket_url, f"#{related.ticket_id}"), related.ref
+    )
+
+
+def body(
+    heading: str,
+    facts: Sequence[tuple[str, object]],
+    *,
+    ref: str,
+    history: Sequence[str] = (),
+    related: Sequence[RelatedTicket] = (),
+    footer: str = "",
+) -> str:
+    """A ticket body: a heading, a facts table, recent history, related tickets, the ref."""
+    rows = Markup("").join(
+        Markup("<tr><th>{}</th><td>{}</td></tr>").format(label, "—" if value in (None, "") else value)
+        for label, value in facts
+    )
+    parts = [Markup("<p><strong>{}</strong></p>").format(heading), Markup("<table>{}</table>").format(rows)]
+    if history:
+        items = Markup("").join(Markup("<li>{}</li>").format(line) for line in history)
+        parts.append(Markup("<p>Recent checks (newest first):</p><ul>{}</ul>").format(items))
+    if related:
+        items = Markup("").join(Markup("<li>{}</li>").format(_related_line(r)) for r in related)
+        parts.append(Markup("<p>Also open for this surface:</p><ul>{}</ul>").format(items))
+    if footer:
+        parts.append(Markup("<p>{}</p>").format(footer))
+    parts.append(Markup("<p>Reference: {}</p>").format(ref))
+    return str(Markup("\n").join(parts))
+
+
+def crosslink_note(label: str, ticket_id: int | None, ticket_url: str | None, ref: str) -> str:
+    """The note the older ticket gets when the other entry files on the same surface."""
+    return str(
+        Markup("<p>A newer {} ticket was filed for the same surface: {} ({}).</p>").format(
+            label, link(ticket_url, f"#{ticket_id}"), ref
+        )
+    )
+
+
+def status_body(
+    tile: Tile,
+    *,
+    ref: str,
+    requested_by: str,
+    related: Sequence[RelatedTicket] = (),
+    console_url: str | None = None,
+) -> str:
+    """Entry A's body: what the tile showed when the operator clicked Investigate."""
+    surface = tile.surface
+    shown = tile.status.upper()
+    if tile.simulated:
+        shown += f" (SIMULATED test degradation until {when(tile.simulated_until)})"
+    latency = f"{tile.latency_ms} ms" if tile.latency_ms is not None else None
+    history = [
+        f"{when(check.checked_at)} {check.status}"
+        + (f" {check.latency_ms} ms" if check.latency_ms is not None else "")
+        for check in reversed(tile.history[-5:])
+    ]
+    return body(
+        f"{surface.name} ({surface.id}) is {tile.status}",
+        [
+            ("Surface", f"{surface.name} ({surface.id})"),
+            ("Status", shown),
+            ("Detail", tile.detail),
+            ("Last check", when(tile.checked_at)),
+            ("Latency", latency),
+            ("Environment", surface.target_env),
+            ("Requested by", requested_by),
+            ("Status grid", link(f"{console_url}/console/status", "open") if console_url else None),
+        ],
+        ref=ref,
+        history=history,
+        related=related,
+        footer="Filed from the Raxx Console status grid (Investigate).",
+    )
