@@ -62,9 +62,6 @@ def normalize_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # pysqlite opens a transaction only at the first INSERT/UPDATE/DELETE, so a SAVEPOINT
-    # issued first would commit on its own. Turn that off; ``_sqlite_begin`` emits BEGIN.
-    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -73,8 +70,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+def _sqlite_savepoint(connection: Any, _name: str) -> None:
+    """Open the real transaction before a SAVEPOINT that would otherwise stand alone.
+
+    pysqlite begins a transaction only at the first INSERT/UPDATE/DELETE, so reads run outside
+    one and a write waits out ``busy_timeout`` instead of failing on a stale snapshot. The one
+    casualty is a SAVEPOINT issued before any write: SQLite would make it a transaction of its
+    own, committed at RELEASE, beyond the caller's rollback. A savepoint here always precedes
+    a write (a reservation, an outbox item), so take the write lock now.
+    """
+    dbapi_connection = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -91,7 +98,7 @@ class Database:
                 poolclass=NullPool,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "begin", _sqlite_begin)
+            event.listen(self.engine, "savepoint", _sqlite_savepoint)
         else:
             self.engine = create_engine(
                 self.url,
