@@ -4,10 +4,10 @@
 
 Serves S health endpoints that each answer after L ms from a stdlib asyncio HTTP/1.1
 responder in a child process (so the server does not share the prober's event loop or
-core), runs ``run_probe_cycle`` a few times and prints a table. A cycle can never be faster
-than L; the targets are L + the overhead we allow for S probes in flight at once. A case
-passes when its median cycle is within target (the machine is shared, so the max is shown
-as a noise indicator rather than judged).
+core), runs ``run_probe_cycle`` (aiohttp, the one transport) a few times and prints a
+table. A cycle can never be faster than L; the targets are L + the overhead we allow for S
+probes in flight at once. A case passes when its median cycle is within target (the machine
+is shared, so the max is shown as a noise indicator rather than judged).
 The child exits when the benchmark closes its stdin, so nothing outlives a run.
 """
 
@@ -100,29 +100,18 @@ def _surfaces(count: int, port: int) -> list:
     ]
 
 
-def _cycle(surfaces: list, transport: str) -> list:
-    from raxx_console.status.probe import new_client, probe_all, run_probe_cycle
+def _run_case(count: int, latency_ms: int, runs: int) -> tuple[list[float], int]:
+    from raxx_console.status.probe import run_probe_cycle
 
-    if transport == "stdlib":
-        return run_probe_cycle(surfaces)
-
-    async def through_httpx() -> list:
-        async with new_client() as client:
-            return await probe_all(surfaces, client=client)
-
-    return asyncio.run(through_httpx())
-
-
-def _run_case(count: int, latency_ms: int, runs: int, transport: str) -> tuple[list[float], int]:
     proc, port = _start_server(latency_ms)
     try:
         surfaces = _surfaces(count, port)
-        _cycle(surfaces, transport)  # warm-up: imports, URL cache, allocator
+        run_probe_cycle(surfaces)  # warm-up: imports, SSL context, allocator
         times: list[float] = []
         not_ok = 0
         for _ in range(runs):
             started = time.perf_counter()
-            results = _cycle(surfaces, transport)
+            results = run_probe_cycle(surfaces)
             times.append(time.perf_counter() - started)
             not_ok += sum(1 for r in results if not r.ok)
         return times, not_ok
@@ -133,7 +122,6 @@ def _run_case(count: int, latency_ms: int, runs: int, transport: str) -> tuple[l
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="cycles per case (default 7)")
-    parser.add_argument("--no-httpx", action="store_true", help="skip the httpx reference rows (not judged)")
     parser.add_argument("--serve", type=int, metavar="LATENCY_MS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
@@ -143,8 +131,7 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"probe cycle benchmark: {os.cpu_count()} CPUs, load average {load}, {args.runs} runs")
-    print("pass = p50 within target and every probe operational (max shown for noise);")
-    print("httpx rows are the same probes through probe_all(client=httpx.AsyncClient), for reference\n")
+    print("pass = p50 within target and every probe operational (max shown for noise)\n")
     header = (
         f"{'transport':<9} {'S':>5} {'L ms':>5} {'p50 s':>7} {'max s':>7} {'target s':>8} "
         f"{'not ok':>6}  result"
@@ -152,22 +139,14 @@ def main() -> int:
     print(header)
     print("-" * len(header))
     failed = False
-    rows = [(case, "stdlib") for case in CASES]
-    if not args.no_httpx:
-        rows += [(case, "httpx") for case in CASES]
-    for (count, latency_ms, target), transport in rows:
-        runs = args.runs if transport == "stdlib" else max(1, min(args.runs, 3))
-        times, not_ok = _run_case(count, latency_ms, runs, transport)
+    for count, latency_ms, target in CASES:
+        times, not_ok = _run_case(count, latency_ms, args.runs)
         p50, worst = statistics.median(times), max(times)
         ok = p50 <= target and not_ok == 0
-        if transport == "stdlib":
-            failed |= not ok
-            verdict = "pass" if ok else "FAIL"
-        else:
-            verdict = f"(ref: {'within' if ok else 'over'} target, {p50 / target:.2f}x)"
+        failed |= not ok
         print(
-            f"{transport:<9} {count:>5} {latency_ms:>5} {p50:>7.3f} {worst:>7.3f} {target:>8.3f} "
-            f"{not_ok:>6}  {verdict}",
+            f"{'aiohttp':<9} {count:>5} {latency_ms:>5} {p50:>7.3f} {worst:>7.3f} {target:>8.3f} "
+            f"{not_ok:>6}  {'pass' if ok else 'FAIL'}",
             flush=True,
         )
     return 1 if failed else 0
