@@ -10,7 +10,12 @@ def test_healthz_answers_when_the_database_does(client):
 def test_grid_lists_the_six_runbook_surfaces(viewer):
     body = viewer.get("/console/status.json").get_json()
     assert [s["surface_id"] for s in body["surfaces"]] == [
-        "api-prod", "api-staging", "console-prod", "console-staging", "getraxx", "raxx-mockups"
+        "api-prod",
+        "api-staging",
+        "console-prod",
+        "console-staging",
+        "getraxx",
+        "raxx-mockups",
     ]
 
 

@@ -18,13 +18,15 @@ BLUEPRINTS = (
     "raxx_console.health.views",
     "raxx_console.auth.views",
     "raxx_console.status.views",
+    "raxx_console.status.investigate",
     "raxx_console.flags.views",
+    "raxx_console.customers.views",
+    "raxx_console.alerts.ingest",
+    "raxx_console.alerts.views",
 )
 
 
-def create_app(
-    config_override: dict[str, Any] | None = None, *, clock: Clock | None = None
-) -> Flask:
+def create_app(config_override: dict[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
     """The app factory. ``config_override`` wins over the environment (tests, ``serve --sandbox``)."""
     settings = load_settings(config_override)
     configure_logging(settings.LOG_LEVEL, settings.secret_values())
@@ -42,6 +44,9 @@ def create_app(
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.extensions[EXTENSION_KEY] = build_console(settings, clock=clock)
     _wire(app)
+    from raxx_console.health.startup import startup_check_investigate_configured
+
+    startup_check_investigate_configured(app.extensions[EXTENSION_KEY])
     return app
 
 

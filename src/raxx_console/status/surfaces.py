@@ -65,8 +65,7 @@ class SurfaceRegistry:
     def workflow_map(self) -> dict[str, dict[str, str]]:
         """``SURFACE_WORKFLOW_MAP`` as the cockpit runbook §4 prints it."""
         return {
-            s.id: {"workflow": s.workflow, "target_env": s.target_env, "app": s.app}
-            for s in self.surfaces
+            s.id: {"workflow": s.workflow, "target_env": s.target_env, "app": s.app} for s in self.surfaces
         }
 
 
@@ -88,9 +87,7 @@ def _surface(entry: dict[str, Any], index: int) -> Surface:
     severity = dict(DEFAULT_SEVERITY)
     for condition, level in (entry.get("severity") or {}).items():
         if condition not in DEFAULT_SEVERITY or level not in SEVERITIES:
-            raise SurfacesFileError(
-                f"{where}: severity overrides map down|degraded|slow to P1|P2|P3"
-            )
+            raise SurfacesFileError(f"{where}: severity overrides map down|degraded|slow to P1|P2|P3")
         severity[condition] = level
     known = {f.name for f in Surface.__dataclass_fields__.values()}
     unknown = set(entry) - known

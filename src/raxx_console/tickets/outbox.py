@@ -104,7 +104,19 @@ def registered_kinds() -> list[str]:
 
 
 def _wake_after_commit(session: Session) -> None:
-    sa_event.listen(session, "after_commit", lambda _s: local_wakeup.set(), once=True)
+    """Wake this process's deliverer once the *outer* transaction commits.
+
+    ``after_commit`` also fires when a savepoint is released; the item is not visible to the
+    deliverer until the real commit, so wait for the session to have no transaction left.
+    """
+
+    def wake(committed: Session) -> None:
+        if not committed.in_transaction():
+            local_wakeup.set()
+            sa_event.remove(session, "after_commit", wake)
+
+    if not sa_event.contains(session, "after_commit", wake):
+        sa_event.listen(session, "after_commit", wake)
 
 
 def enqueue(

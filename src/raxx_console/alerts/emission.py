@@ -1,0 +1,73 @@
+"""What an emit hook is given (``Emission``) and what it answers (``Decision``).
+
+Kept apart from the aggregator so hooks can be written against these types without importing
+the aggregator that runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote
+
+from sqlalchemy.orm import Session
+
+from raxx_console.alerts.models import Alert
+
+if TYPE_CHECKING:
+    from raxx_console.context import Console
+
+#: What an emission did to the alert.
+Event = Literal["fire", "repeat", "severity_change", "resolve"]
+SEVERITY_RANK = {"P1": 1, "P2": 2, "P3": 3}
+#: Auto-tickets are filed at this severity and above (overview: "P2+").
+TICKET_THRESHOLD = "P2"
+AUTO_TICKET_FLAG = "FLAG_CONSOLE_ALERTS_AUTO_TICKET"
+AUTO_RESOLVE_FLAG = "FLAG_CONSOLE_ALERTS_AUTO_RESOLVE"
+
+
+def at_least(severity: str, threshold: str) -> bool:
+    """True when ``severity`` is as urgent as ``threshold`` or more (P1 beats P2)."""
+    return SEVERITY_RANK[severity] <= SEVERITY_RANK[threshold]
+
+
+@dataclass(frozen=True)
+class Emission:
+    """One emission, as the hooks see it: the locked alert row, already updated, and the event.
+
+    Hooks run inside emit's transaction and only write rows (outbox items, tickets); they never
+    make an HTTP call, so an emission costs database time only.
+    """
+
+    console: Console
+    session: Session
+    alert: Alert
+    event: Event
+    previous_severity: str | None
+    now: datetime
+
+    @property
+    def is_first_lifetime(self) -> bool:
+        return self.alert.lifetime == 1
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A hook's answer, recorded with its reason in ``alert_decisions`` and shown on the alerts page."""
+
+    decision: str
+    reason: str
+    ticket_pk: int | None = None
+
+
+def alert_page_url(base_url: str | None, alert_key: str) -> str | None:
+    """The alert's page on the console (``CONSOLE_BASE_URL``), for DMs and ticket bodies."""
+    return f"{base_url}/console/alerts/{quote(alert_key, safe=':')}" if base_url else None
+
+
+def duration_text(delta: timedelta) -> str:
+    """``2 h 5 min`` / ``4 min 10 s``: how long an alert fired, as people say it."""
+    seconds = max(0, int(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"

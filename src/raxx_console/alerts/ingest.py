@@ -1,0 +1,239 @@
+"""External alerts: ``POST /api/alerts`` (our JSON) and ``POST /api/alerts/alertmanager`` (webhook v4).
+
+Both need a bearer token of an operator (Alertmanager: ``http_config.authorization``). The whole
+body is validated before anything is emitted, and a bad one is refused with a 4xx that names the
+field and the alert's index — 400 for a body that is not JSON, 413 over ``MAX_CONTENT_LENGTH``,
+422 for a field — with nothing stored.
+
+A valid batch is emitted in **one transaction**: all of it is recorded, or (a database error)
+none of it, so a client that retries after a failure never leaves half a batch behind. The
+alerts are emitted in ``alert_id`` order, so two batches locking the same alerts always lock
+them in the same order and cannot deadlock; two entries for the same alert keep their order.
+
+The OpenAPI 3.1 document of the JSON API is served at ``/api/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from raxx_console.alerts import alert_aggregator
+from raxx_console.auth.access import require_role
+from raxx_console.auth.models import Role
+from raxx_console.context import Console, console
+from raxx_console.errors import ApiError
+
+bp = Blueprint("alerts", __name__)
+
+MAX_ALERTS = 1000
+MAX_ERRORS_SHOWN = 50
+ALERTMANAGER_SOURCE = "alertmanager"
+
+Source = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=100)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+LabelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+LabelValue = Annotated[str, StringConstraints(max_length=1000)]
+Labels = Annotated[dict[LabelName, LabelValue], Field(max_length=64)]
+Annotations = Annotated[
+    dict[LabelName, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=64)
+]
+
+
+class AlertIn(BaseModel):
+    """One alert of ``POST /api/alerts``. Strict: ``"labels": {"port": 80}`` is refused, not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    source: Source
+    check: Text
+    severity: Literal["P1", "P2", "P3"]
+    title: Text
+    summary: Annotated[str, StringConstraints(max_length=10_000)] = ""
+    labels: Labels = Field(default_factory=dict)
+    status: Literal["firing", "resolved"] = "firing"
+
+
+class AlertmanagerAlert(BaseModel):
+    """One entry of an Alertmanager webhook's ``alerts``; fields we do not use are allowed."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    status: Literal["firing", "resolved"]
+    labels: Labels
+    annotations: Annotations = Field(default_factory=dict)
+    startsAt: str | None = None  # Alertmanager's field names
+    endsAt: str | None = None
+    generatorURL: str | None = None
+    fingerprint: Text
+
+
+class AlertmanagerPayload(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    version: Literal["4"]
+    receiver: str = ""
+    status: str = ""
+    alerts: list[Any]
+
+
+@dataclass(frozen=True)
+class Emit:
+    """One validated alert, ready for ``alert_aggregator.emit``."""
+
+    source: str
+    check: str
+    severity: str
+    title: str
+    details: str
+    labels: dict[str, str]
+    status: str
+
+
+def _body() -> Any:
+    """The parsed JSON body; 400 when it is not JSON (413 comes from Flask's size limit)."""
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+
+
+def _field_errors(exc: ValidationError, prefix: str, index: int | None) -> list[dict[str, Any]]:
+    found = []
+    for error in exc.errors(include_input=False, include_url=False):
+        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+        found.append({"index": index, "field": path or "(alert)", "message": error["msg"]})
+    return found
+
+
+def _refuse(errors: list[dict[str, Any]]) -> ApiError:
+    first = errors[0]
+    where = f"alert {first['index']}: " if first["index"] is not None else ""
+    message = f"{where}{first['field']}: {first['message']}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return ApiError(422, "invalid_alert", message, errors=errors[:MAX_ERRORS_SHOWN])
+
+
+def _items(body: Any, field: str) -> list[Any]:
+    items = body if isinstance(body, list) else [body]
+    if not items:
+        raise ApiError(422, "invalid_alert", f"{field}: at least one alert is needed", field=field)
+    if len(items) > MAX_ALERTS:
+        raise ApiError(
+            422,
+            "too_many_alerts",
+            f"{field}: at most {MAX_ALERTS} alerts per request (got {len(items)}); split the batch",
+            field=field,
+        )
+    return items
+
+
+def _validate(items: list[Any], model: type[BaseModel], prefix: str, indexed: bool) -> list[Any]:
+    parsed, errors = [], []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(model.model_validate(item))
+        except ValidationError as exc:
+            errors.extend(
+                _field_errors(exc, f"{prefix}.{index}" if prefix else "", index if indexed else None)
+            )
+    if errors:
+        raise _refuse(errors)
+    return parsed
+
+
+def emit_all(ctx: Console, alerts: list[Emit]) -> list[alert_aggregator.EmitResult]:
+    """Emit a validated batch in one transaction, in ``alert_id`` order; results in request order."""
+    order = sorted(
+        range(len(alerts)), key=lambda i: alert_aggregator.alert_identity(alerts[i].source, alerts[i].check)
+    )
+    results: dict[int, alert_aggregator.EmitResult] = {}
+    with ctx.db.session() as session:
+        for index in order:
+            alert = alerts[index]
+            results[index] = alert_aggregator.emit(
+                ctx,
+                source=alert.source,
+                check=alert.check,
+                severity=alert.severity,
+                title=alert.title,
+                details=alert.details,
+                labels=alert.labels,
+                status=alert.status,
+                session=session,
+            )
+    return [results[i] for i in range(len(alerts))]
+
+
+def _answer(results: list[alert_aggregator.EmitResult]) -> Response:
+    return jsonify(
+        {"accepted": len(results), "alerts": [{"index": i, **r.to_json()} for i, r in enumerate(results)]}
+    )
+
+
+@bp.post("/api/alerts")
+@require_role(Role.operator)
+def ingest() -> Response:
+    """One alert object, or an array of up to 1,000."""
+    body = _body()
+    items = _items(body, "(body)")
+    parsed: list[AlertIn] = _validate(items, AlertIn, "", indexed=isinstance(body, list))
+    alerts = [
+        Emit(a.source, a.check, a.severity, a.title, a.summary, dict(a.labels), a.status) for a in parsed
+    ]
+    return _answer(emit_all(console(), alerts))
+
+
+@bp.post("/api/alerts/alertmanager")
+@require_role(Role.operator)
+def alertmanager() -> Response:
+    """Alertmanager's webhook (payload version 4): the fingerprint is the alert's identity."""
+    body = _body()
+    if not isinstance(body, dict):
+        raise ApiError(
+            422, "invalid_alert", "(body): expected an Alertmanager webhook object", field="(body)"
+        )
+    try:
+        payload = AlertmanagerPayload.model_validate(body)
+    except ValidationError as exc:
+        raise _refuse(_field_errors(exc, "", None)) from None
+    items = _items(payload.alerts, "alerts")
+    parsed: list[AlertmanagerAlert] = _validate(items, AlertmanagerAlert, "alerts", indexed=True)
+    severities = console().settings.ALERTMANAGER_SEVERITY_MAP
+    return _answer(emit_all(console(), [_from_alertmanager(a, severities) for a in parsed]))
+
+
+def _from_alertmanager(alert: AlertmanagerAlert, severities: dict[str, str]) -> Emit:
+    labels, notes = dict(alert.labels), alert.annotations
+    title = notes.get("summary") or labels.get("alertname") or alert.fingerprint
+    details = [notes.get("description", ""), f"started {alert.startsAt}" if alert.startsAt else ""]
+    if alert.status == "resolved" and alert.endsAt:
+        details.append(f"ended {alert.endsAt}")
+    if alert.generatorURL:
+        details.append(alert.generatorURL)
+    return Emit(
+        source=ALERTMANAGER_SOURCE,
+        check=alert.fingerprint,
+        severity=severities.get(labels.get("severity", "").lower(), "P3"),
+        title=title[:255],
+        details="\n".join(part for part in details if part),
+        labels=labels,
+        status=alert.status,
+    )
+
+
+@bp.get("/api/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 document of the console's JSON API (no secrets in it, so no login needed)."""
+    return Response(openapi_text(), mimetype="application/json")
+
+
+def openapi_text() -> str:
+    return resources.files("raxx_console.alerts").joinpath("openapi.json").read_text()

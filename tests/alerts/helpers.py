@@ -1,0 +1,92 @@
+"""Steps the alerts tests share: flags, emissions, poll cycles, and the rows and sandboxes to look at."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from raxx_console.alerts import alert_aggregator
+from raxx_console.alerts.emission import AUTO_RESOLVE_FLAG, AUTO_TICKET_FLAG
+from raxx_console.alerts.models import Alert, AlertDecision
+from raxx_console.context import Console
+from raxx_console.status import poller
+from raxx_console.tickets import outbox
+from raxx_console.tickets.models import OutboxItem, Ticket
+
+__all__ = ["AUTO_RESOLVE_FLAG", "AUTO_TICKET_FLAG"]
+
+FILED = "console.alerts.ticket_filed"
+
+
+def set_flag(console: Console, name: str, value: bool = True) -> None:
+    console.flags.change(
+        name, value, settings=console.settings, actor="test", env="development", confirm=True
+    )
+
+
+def fire(
+    console: Console, severity: str = "P2", *, check: str = "disk-full", status: str = "firing", **extra: Any
+):
+    """One emission from an external source ("ci"), committed on its own."""
+    values: dict[str, Any] = {
+        "source": "ci",
+        "check": check,
+        "severity": severity,
+        "title": f"{check} on db-1",
+        "details": "98% used",
+        "labels": {"host": "db-1"},
+        "status": status,
+    }
+    values.update(extra)
+    return alert_aggregator.emit(console, **values)
+
+
+def deliver(console: Console) -> int:
+    """Everything due in the outbox, delivered now (real HTTP to the sandboxes)."""
+    return outbox.deliver_due(console)
+
+
+def poll(console: Console, cycles: int = 1, *, every: float = 30.0) -> None:
+    """``cycles`` poll cycles, each followed by the outbox, moving the clock one interval each."""
+    for _ in range(cycles):
+        console.clock.advance(every)  # type: ignore[attr-defined]
+        poller.poll_once(console)
+        deliver(console)
+
+
+def rows(console: Console, model: Any, *where: Any) -> list[Any]:
+    """Rows of ``model`` in primary-key order, detached."""
+    order = model.__mapper__.primary_key
+    with console.db.session() as session:
+        found = list(session.scalars(select(model).where(*where).order_by(*order)))
+        session.expunge_all()
+    return found
+
+
+def tickets(console: Console) -> list[Ticket]:
+    return rows(console, Ticket)
+
+
+def items(console: Console, kind: str) -> list[OutboxItem]:
+    return rows(console, OutboxItem, OutboxItem.kind == kind)
+
+
+def alert(console: Console, alert_key: str) -> Alert:
+    [found] = rows(console, Alert, Alert.alert_key == alert_key)
+    return found
+
+
+def decisions(console: Console, alert_key: str, hook: str | None = None) -> list[AlertDecision]:
+    where = [AlertDecision.alert_key == alert_key]
+    if hook is not None:
+        where.append(AlertDecision.hook == hook)
+    return rows(console, AlertDecision, *where)
+
+
+def decided(console: Console, alert_key: str, hook: str) -> list[str]:
+    return [d.decision for d in decisions(console, alert_key, hook)]
+
+
+def lines(caplog: Any, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if text in r.getMessage()]
