@@ -9,6 +9,7 @@ the middle of an incident, so ``raxx_console.flags`` reads them leniently.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -57,33 +58,28 @@ def _csv(value: Any) -> Any:
     return value
 
 
-def _host_map(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    mapping: dict[str, str] = {}
-    for pair in value.split(","):
-        if not pair.strip():
-            continue
-        host, sep, env = pair.partition("=")
-        if not sep or not host.strip() or not env.strip():
-            raise ValueError("expected host=env pairs separated by commas")
-        mapping[host.strip().lower()] = env.strip().lower()
-    return mapping
+def _pairs(shape: str, normalize_value: Callable[[str], str], allowed: frozenset[str] | None = None) -> Any:
+    """A parser for ``key=value,key=value`` variables; keys are lower-cased."""
+
+    def parse(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        mapping: dict[str, str] = {}
+        for pair in filter(str.strip, value.split(",")):
+            key, sep, item = (part.strip() for part in pair.partition("="))
+            item = normalize_value(item)
+            if not sep or not key or not item or (allowed is not None and item not in allowed):
+                raise ValueError(f"expected {shape} pairs separated by commas")
+            mapping[key.lower()] = item
+        return mapping
+
+    return parse
 
 
-def _label_map(value: Any) -> Any:
-    """``critical=P1,warning=P2`` → dict; used for Alertmanager severities."""
-    if not isinstance(value, str):
-        return value
-    mapping: dict[str, str] = {}
-    for pair in value.split(","):
-        if not pair.strip():
-            continue
-        key, sep, severity = pair.partition("=")
-        if not sep or severity.strip().upper() not in {"P1", "P2", "P3"}:
-            raise ValueError("expected label=P1|P2|P3 pairs separated by commas")
-        mapping[key.strip().lower()] = severity.strip().upper()
-    return mapping
+#: ``console.raxx.app=production,…``: which env a host serves (env_guard).
+_host_map = _pairs("host=env", str.lower)
+#: ``critical=P1,warning=P2``: Alertmanager's severity label → our severities.
+_label_map = _pairs("label=P1|P2|P3", str.upper, frozenset({"P1", "P2", "P3"}))
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

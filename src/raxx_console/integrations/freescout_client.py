@@ -748,20 +748,10 @@ class FreeScoutClient:
         response = self._request(op, "POST", "conversations", body=payload)
         if isinstance(response, Outcome):
             return response
-        if response.status_code not in (200, 201):
-            return self._classify(op, response, post=True)
-        body = _json(response)
-        conversation_id = _as_int(response.headers.get("Resource-ID"))
-        if conversation_id is None and isinstance(body, Mapping):
-            conversation_id = _as_int(body.get("id"))
-        if conversation_id is None:
-            return self._fail(
-                op,
-                Reason.UNEXPECTED,
-                status=response.status_code,
-                uncertain=True,
-                detail="no Resource-ID header and no id in the body",
-            )
+        created = self._created_id(op, response)
+        if isinstance(created, Outcome):
+            return created
+        conversation_id, body = created
         conversation = parse_conversation(body)
         if conversation is not None and conversation.id != conversation_id:
             conversation = None
@@ -969,13 +959,23 @@ class FreeScoutClient:
         response = self._request(op, "POST", f"conversations/{conversation_id}/threads", body=payload)
         if isinstance(response, Outcome):
             return response
+        created = self._created_id(op, response)
+        if isinstance(created, Outcome):
+            return created
+        return Outcome(created[0])
+
+    def _created_id(self, op: str, response: httpx.Response) -> tuple[int, Any] | Outcome[Any]:
+        """(new id, body) of a 200/201 create: ``Resource-ID``, else the body's ``id``.
+
+        No id at all is *uncertain*: FreeScout may well have created the entity.
+        """
         if response.status_code not in (200, 201):
             return self._classify(op, response, post=True)
-        thread_id = _as_int(response.headers.get("Resource-ID"))
         body = _json(response)
-        if thread_id is None and isinstance(body, Mapping):
-            thread_id = _as_int(body.get("id"))
-        if thread_id is None:
+        new_id = _as_int(response.headers.get("Resource-ID"))
+        if new_id is None and isinstance(body, Mapping):
+            new_id = _as_int(body.get("id"))
+        if new_id is None:
             return self._fail(
                 op,
                 Reason.UNEXPECTED,
@@ -983,7 +983,7 @@ class FreeScoutClient:
                 uncertain=True,
                 detail="no Resource-ID header and no id in the body",
             )
-        return Outcome(thread_id)
+        return new_id, body
 
     # -- mailboxes -------------------------------------------------------------------
     def list_mailboxes(self) -> Outcome[tuple[Mailbox, ...]]:
