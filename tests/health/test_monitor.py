@@ -7,7 +7,6 @@ through the real hook: the handler ``install_monitor`` puts on the client's logg
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,13 +19,6 @@ from raxx_console.integrations.freescout_client import logger as client_logger
 from tests.health.sentry_endpoint import SentryEndpoint
 
 MINUTE = 60.0
-
-
-@pytest.fixture
-def sentry_endpoint() -> Iterator[SentryEndpoint]:
-    endpoint = SentryEndpoint()
-    with endpoint.server:
-        yield endpoint
 
 
 @pytest.fixture

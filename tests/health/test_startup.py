@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from raxx_console.health.startup import (
     startup_check_investigate_configured,
     warn_if_investigate_misconfigured,
 )
-from tests.health.sentry_endpoint import SentryEndpoint
 
 FLAG = "FLAG_CONSOLE_INVESTIGATE_FROM_STATUS"
 #: Values for the variables that ARE set: none of them may appear in a log line or an event.
@@ -30,13 +28,6 @@ MISSING = [
     "CF_ACCESS_SVC_TICKETS_CLIENT_SECRET",
     "FREESCOUT_BOT_USER_ID",
 ]
-
-
-@pytest.fixture
-def sentry_endpoint() -> Iterator[SentryEndpoint]:
-    endpoint = SentryEndpoint()
-    with endpoint.server:
-        yield endpoint
 
 
 @pytest.fixture
