@@ -19,7 +19,8 @@ import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from raxx_console.config import ConfigError, load_settings
-from raxx_console.context import Console, build_console
+from raxx_console.context import Console, build_console, database_url
+from raxx_console.db import Database
 
 #: Modules exposing ``commands``: a list of click commands/groups to add to ``raxx-console``.
 COMMAND_MODULES = (
@@ -138,9 +139,12 @@ def serve(host: str, port: int, sandbox: bool) -> None:
         stack = SandboxStack.start()
         overrides.update(stack.settings_overrides(console_url=f"http://{host}:{port}"))
         click.echo(stack.describe())
+    # Migrate before the app exists, so its start-up checks read a ready database.
+    embedded = Database(database_url(load_settings(overrides)))
+    migrate.upgrade(embedded)
+    embedded.dispose()
     app = create_app(overrides)
     console: Console = app.extensions["raxx_console"]
-    migrate.upgrade(console.db)
     ensure_first_admin(console)
     if stack is not None:
         stack.seed(console)
