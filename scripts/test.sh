@@ -8,11 +8,7 @@ export PYTHON=$bin/python
 bash scripts/system-deps.sh
 workdir=$(mktemp -d)
 cleanup() {
-  if [ -f "$workdir/pgdata/postmaster.pid" ]; then
-    bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$bindir/pg_ctl" -D "$workdir/pgdata" stop -m fast >/dev/null || true
-    else "$bindir/pg_ctl" -D "$workdir/pgdata" stop -m fast >/dev/null || true; fi
-  fi
+  bash scripts/stop-postgres.sh "$workdir"
   rm -rf "$workdir"
 }
 trap cleanup EXIT
