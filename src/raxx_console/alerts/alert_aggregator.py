@@ -15,16 +15,33 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from raxx_console.alerts.emission import SEVERITY_RANK, Decision, Emission, Event, duration_text
+from raxx_console.alerts.emission import (
+    AUTO_TICKET_FLAG,
+    SEVERITY_RANK,
+    TICKET_THRESHOLD,
+    Decision,
+    Emission,
+    Event,
+    at_least,
+    duration_text,
+)
 from raxx_console.alerts.hooks import HOOKS
 from raxx_console.alerts.models import FIRING, RESOLVED, Alert
-from raxx_console.alerts.store import lock_alert, record_decision
+from raxx_console.alerts.store import (
+    forget_decisions,
+    lock_alert,
+    lock_alerts,
+    preload_decisions,
+    record_decision,
+)
+from raxx_console.tickets.models import TICKET_FILED, TICKET_PENDING, Ticket
 
 if TYPE_CHECKING:
     from raxx_console.context import Console
@@ -84,7 +101,23 @@ def emit(
         raise ValueError(f"severity must be P1, P2 or P3, not {severity!r}")
     if status not in STATUSES:
         raise ValueError(f"status must be firing or resolved, not {status!r}")
-    values = {
+    values = _values(source, check, severity, title, details, labels, status)
+    if session is not None:
+        return _emit(console, session, **values)
+    with console.db.session() as own:
+        return _emit(console, own, **values)
+
+
+def _values(
+    source: str,
+    check: str,
+    severity: str,
+    title: str,
+    details: str,
+    labels: Mapping[str, str] | None,
+    status: str,
+) -> dict[str, Any]:
+    return {
         "source": source,
         "check": check,
         "severity": severity,
@@ -93,18 +126,91 @@ def emit(
         "labels": dict(labels or {}),
         "status": status,
     }
-    if session is not None:
-        return _emit(console, session, **values)
-    with console.db.session() as own:
-        return _emit(console, own, **values)
 
 
-def _emit(console: Console, session: Session, *, status: str, **values: Any) -> EmitResult:
+@dataclass
+class _Batch:
+    """What ``emit_batch`` worked out once for the whole batch: the locked rows and the flag."""
+
+    alerts: dict[str, Alert]
+    #: Rows this batch inserted that no emission has claimed yet (their first fire is still to come).
+    unclaimed: set[str]
+    auto_ticket: bool
+    tickets: list[Ticket] = field(default_factory=list)
+
+
+def emit_batch(console: Console, session: Session, emissions: list[dict[str, Any]]) -> list[EmitResult]:
+    """Emit a batch in ``session``'s transaction, in the given order (callers sort by ``alert_id``).
+
+    Each item has ``emit``'s keyword arguments (ValueError, before anything is written, for a
+    bad severity or status). The batch's work is done once:
+    every alert row is locked by one ordered ``SELECT … FOR UPDATE`` (the new ones inserted
+    first by one ``INSERT … ON CONFLICT DO NOTHING``), the latest decisions and the current
+    tickets are read in one query each, and the auto-ticket flag is resolved once. A repeat that
+    changes nothing but counters (no reminder due, ticket already reserved) runs its hooks
+    without savepoints, and its row updates are flushed together at the end.
+    """
     now = console.clock.now()
+    items = [
+        _values(
+            e["source"],
+            e["check"],
+            e["severity"],
+            e["title"],
+            e.get("details", ""),
+            e.get("labels"),
+            e.get("status", FIRING),
+        )
+        for e in emissions
+    ]
+    for values in items:
+        if values["severity"] not in SEVERITY_RANK or values["status"] not in STATUSES:
+            raise ValueError(f"invalid severity or status: {values['severity']!r}, {values['status']!r}")
+    identities = [alert_identity(v["source"], v["check"]) for v in items]
+    new_rows: dict[str, dict[str, Any]] = {}
+    for (alert_id, alert_key), values in zip(identities, items, strict=True):
+        if values["status"] == FIRING and alert_id not in new_rows:
+            new_rows[alert_id] = _new_row(alert_id, alert_key, now, values)
+    alerts, inserted = lock_alerts(
+        session, [alert_id for alert_id, _ in identities], [new_rows[k] for k in sorted(new_rows)]
+    )
+    ticket_ids = [a.ticket_id for a in alerts.values() if a.ticket_id is not None]
+    # Held for the batch: the identity map is weak, and the hooks' ``session.get`` must hit it.
+    tickets = list(session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))) if ticket_ids else []
+    hooks = [AGGREGATOR, *(hook.name for hook in HOOKS)]
+    preload_decisions(session, [a.id for a in alerts.values()], hooks)
+    batch = _Batch(alerts, inserted, console.flags.is_enabled(AUTO_TICKET_FLAG), tickets)
+    try:
+        results = [_emit(console, session, batch=batch, now=now, **values) for values in items]
+        session.flush()
+    finally:
+        forget_decisions(session)
+    return results
+
+
+def _emit(
+    console: Console,
+    session: Session,
+    *,
+    status: str,
+    batch: _Batch | None = None,
+    now: datetime | None = None,
+    **values: Any,
+) -> EmitResult:
+    now = now or console.clock.now()
     alert_id, alert_key = alert_identity(values["source"], values["check"])
-    alert = lock_alert(session, alert_id)
+    if batch is None:
+        alert = lock_alert(session, alert_id)
+    elif alert_id in batch.unclaimed:
+        alert = None  # inserted for this batch; it exists once its first firing entry claims it
+    else:
+        alert = batch.alerts.get(alert_id)
     if alert is None and status == FIRING:
-        alert = _insert(session, alert_id, alert_key, now, values)
+        if batch is not None and alert_id in batch.unclaimed:
+            batch.unclaimed.discard(alert_id)
+            alert = batch.alerts[alert_id]
+        else:
+            alert = _insert(session, alert_id, alert_key, now, values)
         if alert.emit_count == 0:  # ours: a brand-new alert
             return _run(console, session, alert, "fire", "first", None, now, values)
     if alert is None or (alert.state == RESOLVED and status == RESOLVED):
@@ -128,29 +234,55 @@ def _emit(console: Console, session: Session, *, status: str, **values: Any) -> 
         alert.emit_count = 0
         return _run(console, session, alert, "fire", "new_lifetime", previous, now, values)
     if values["severity"] == previous:
-        return _run(console, session, alert, "repeat", "repeat", previous, now, values)
+        quiet = batch is not None and _quiet_repeat(console, session, alert, now, batch)
+        return _run(console, session, alert, "repeat", "repeat", previous, now, values, quiet=quiet)
     worse = SEVERITY_RANK[values["severity"]] < SEVERITY_RANK[previous]
     decision = "escalated" if worse else "deescalated"
     return _run(console, session, alert, "severity_change", decision, previous, now, values)
 
 
+def _quiet_repeat(console: Console, session: Session, alert: Alert, now: datetime, batch: _Batch) -> bool:
+    """True when no hook will write on this repeat: no Slack reminder due, the ticket (if any is
+    due) already reserved or filed for this lifetime. Such a repeat needs no savepoints."""
+    recipients = console.settings.SLACK_ALERT_DM_USER_IDS
+    if recipients:
+        if alert.slack_notified_at is None:
+            return False
+        interval = timedelta(seconds=console.settings.SLACK_REPEAT_INTERVAL)
+        if now >= alert.slack_notified_at + interval:
+            return False
+    if not at_least(alert.severity, TICKET_THRESHOLD) or not batch.auto_ticket:
+        return True
+    if alert.ticket_id is None or alert.ticket_lifetime != alert.lifetime:
+        return False
+    ticket = session.get(Ticket, alert.ticket_id)  # preloaded: no query
+    return ticket is not None and ticket.state in (TICKET_FILED, TICKET_PENDING)
+
+
+def _new_row(alert_id: str, alert_key: str, now: datetime, values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "alert_key": alert_key,
+        "source": values["source"],
+        "check": values["check"],
+        "state": FIRING,
+        "severity": values["severity"],
+        "title": values["title"][:255],
+        "details": "",
+        "labels": {},
+        "lifetime": 1,
+        "first_seen_at": now,
+        "fired_at": now,
+        "last_emit_at": now,
+        "emit_count": 0,
+        "slack_seq": 0,
+    }
+
+
 def _insert(session: Session, alert_id: str, alert_key: str, now: datetime, values: dict[str, Any]) -> Alert:
     """Insert a new alert; if another writer inserted it first, lock and return theirs."""
-    alert = Alert(
-        alert_id=alert_id,
-        alert_key=alert_key,
-        source=values["source"],
-        check=values["check"],
-        state=FIRING,
-        severity=values["severity"],
-        title=values["title"],
-        lifetime=1,
-        first_seen_at=now,
-        fired_at=now,
-        last_emit_at=now,
-        emit_count=0,
-        slack_seq=0,
-    )
+    alert = Alert(**_new_row(alert_id, alert_key, now, values))
+    alert.title = values["title"]
     try:
         with session.begin_nested():
             session.add(alert)
@@ -171,8 +303,14 @@ def _run(
     previous: str | None,
     now: datetime,
     values: dict[str, Any],
+    *,
+    quiet: bool = False,
 ) -> EmitResult:
-    """Apply the emission to the row, record the aggregator's decision, then run every hook."""
+    """Apply the emission to the row, record the aggregator's decision, then run every hook.
+
+    ``quiet`` (a repeat no hook writes on): the hooks run without savepoints and the row's
+    update waits for the batch's flush.
+    """
     if event != "resolve":
         alert.severity = values["severity"]
     alert.title = values["title"][:255]
@@ -181,15 +319,21 @@ def _run(
     alert.surface_id = values["labels"].get("surface_id") or None
     alert.last_emit_at = now
     alert.emit_count += 1
-    session.flush()
+    if not quiet:
+        session.flush()
     emission = Emission(console, session, alert, event, previous, now)
     reason = _aggregator_reason(emission, decision)
     record_decision(session, now, alert, AGGREGATOR, event, Decision(decision, reason))
     hooks: dict[str, str] = {}
     for hook in HOOKS:
+        if hook.events is not None and event not in hook.events:
+            continue
         try:
-            with session.begin_nested():
+            if quiet:
                 outcome = hook.run(emission)
+            else:
+                with session.begin_nested():
+                    outcome = hook.run(emission)
         except Exception as exc:
             log.exception("alert_aggregator hook failed hook=%s alert_key=%s", hook.name, alert.alert_key)
             outcome = Decision("hook_error", f"{hook.name} raised {type(exc).__name__}; see the log")

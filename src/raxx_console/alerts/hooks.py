@@ -20,6 +20,9 @@ class Hook:
     name: str
     description: str
     run: Callable[[Emission], Decision | None]
+    #: The events the hook acts on (None: every event). For any other event it would decide
+    #: nothing and write nothing, so emit does not call it (nor open its savepoint).
+    events: frozenset[str] | None = None
 
 
 HOOKS: tuple[Hook, ...] = (
@@ -39,6 +42,7 @@ HOOKS: tuple[Hook, ...] = (
         "surface_recovery",
         "When the status_poller resolves a surface, a note on its open Investigate tickets",
         lifecycle.surface_recovery_hook,
+        events=frozenset({"resolve"}),
     ),
 )
 

@@ -153,22 +153,10 @@ def emit_all(ctx: Console, alerts: list[Emit]) -> list[alert_aggregator.EmitResu
     """Emit a validated batch in one transaction, in ``alert_id`` order; results in request order."""
     order = sorted(
         range(len(alerts)), key=lambda i: alert_aggregator.alert_identity(alerts[i].source, alerts[i].check)
-    )
-    results: dict[int, alert_aggregator.EmitResult] = {}
+    )  # stable: two entries for the same alert keep their order
     with ctx.db.session() as session:
-        for index in order:
-            alert = alerts[index]
-            results[index] = alert_aggregator.emit(
-                ctx,
-                source=alert.source,
-                check=alert.check,
-                severity=alert.severity,
-                title=alert.title,
-                details=alert.details,
-                labels=alert.labels,
-                status=alert.status,
-                session=session,
-            )
+        emitted = alert_aggregator.emit_batch(ctx, session, [vars(alerts[i]) for i in order])
+    results = dict(zip(order, emitted, strict=True))
     return [results[i] for i in range(len(alerts))]
 
 

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from raxx_console.alerts.emission import Decision, Event
@@ -30,16 +32,88 @@ def lock_alert(session: Session, alert_id: str) -> Alert | None:
     return session.scalar(select(Alert).where(Alert.alert_id == alert_id).with_for_update())
 
 
+#: ``session.info`` key of the batch's ``(alert_pk, hook) → latest AlertDecision | None`` map,
+#: filled by ``preload_decisions`` while the batch holds the alerts' row locks.
+LAST_DECISIONS = "alert_last_decisions"
+
+
+def lock_alerts(
+    session: Session, alert_ids: list[str], new_rows: list[dict[str, Any]]
+) -> tuple[dict[str, Alert], set[str]]:
+    """A batch's alert rows, locked in ``alert_id`` order with one statement; ``new_rows`` inserted first.
+
+    ``new_rows`` (``alert_id`` order, ``emit_count`` 0) go in with one multi-row ``INSERT … ON
+    CONFLICT DO NOTHING``; the ids it inserted are returned, so the caller knows which rows are
+    brand new (another writer's concurrent insert waits for it, then counts as existing). SQLite
+    has no row locks: the insert, or a no-op UPDATE, takes the database's write lock first.
+    """
+    ids = sorted(set(alert_ids))
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    inserted: set[str] = set()
+    if new_rows:
+        insert = sqlite_insert if sqlite else pg_insert
+        table = Alert.__table__
+        statement = (
+            insert(table).on_conflict_do_nothing(index_elements=["alert_id"]).returning(table.c.alert_id)
+        )
+        # executemany with RETURNING: one multi-row statement (insertmanyvalues), compiled once.
+        result = session.connection().execute(statement, new_rows)
+        inserted = set(result.scalars())
+    if sqlite:
+        session.execute(
+            update(Alert)
+            .where(Alert.alert_id.in_(ids))
+            .values(emit_count=Alert.emit_count)
+            .execution_options(synchronize_session=False)
+        )
+    rows = session.scalars(
+        select(Alert)
+        .where(Alert.alert_id.in_(ids))
+        .order_by(Alert.alert_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {alert.alert_id: alert for alert in rows}, inserted
+
+
+def preload_decisions(session: Session, alert_pks: list[int], hooks: list[str]) -> None:
+    """Read the latest decision of every ``hooks`` for the (locked) alerts in one query.
+
+    ``record_decision`` then compares with these instead of reading each one; only valid while
+    the row locks are held, so the caller clears it (``forget_decisions``) when the batch ends.
+    """
+    known: dict[tuple[int, str], AlertDecision | None] = {
+        (pk, hook): None for pk in alert_pks for hook in hooks
+    }
+    if alert_pks:
+        latest = (
+            select(func.max(AlertDecision.id))
+            .where(AlertDecision.alert_pk.in_(alert_pks))
+            .group_by(AlertDecision.alert_pk, AlertDecision.hook)
+        )
+        for row in session.scalars(select(AlertDecision).where(AlertDecision.id.in_(latest))):
+            known[(row.alert_pk, row.hook)] = row
+    session.info[LAST_DECISIONS] = known
+
+
+def forget_decisions(session: Session) -> None:
+    session.info.pop(LAST_DECISIONS, None)
+
+
 def record_decision(
     session: Session, now: datetime, alert: Alert, hook: str, event: Event, decision: Decision
 ) -> AlertDecision:
     """Keep a decision; one identical to the hook's previous one (a repeat) only bumps its count."""
-    last = session.scalar(
-        select(AlertDecision)
-        .where(AlertDecision.alert_pk == alert.id, AlertDecision.hook == hook)
-        .order_by(AlertDecision.id.desc())
-        .limit(1)
-    )
+    known: dict[tuple[int, str], AlertDecision | None] | None = session.info.get(LAST_DECISIONS)
+    if known is not None and (alert.id, hook) in known:
+        last = known[(alert.id, hook)]
+    else:
+        last = session.scalar(
+            select(AlertDecision)
+            .where(AlertDecision.alert_pk == alert.id, AlertDecision.hook == hook)
+            .order_by(AlertDecision.id.desc())
+            .limit(1)
+        )
     same = last is not None and (
         last.lifetime,
         last.event,
@@ -78,6 +152,8 @@ def record_decision(
         count=1,
     )
     session.add(row)
+    if known is not None:
+        known[(alert.id, hook)] = row
     return row
 
 
