@@ -215,8 +215,13 @@ def _remember(console: Console, ticket_pk: int, fs_status: str) -> None:
         _update_ticket(session, ticket_pk, fs_status, console.clock.now())
 
 
-@outbox.handler(RECOVERY_NOTE_KIND)
-def deliver_recovery_note(console: Console, item: OutboxItem) -> Result:
+def _open_ticket(
+    console: Console, item: OutboxItem, closed_detail: str
+) -> tuple[FreeScoutClient, Ticket, Conversation] | Result:
+    """The item's filed ticket and its conversation while open in FreeScout; else the Result to record.
+
+    A ticket closed (or deleted) in FreeScout is remembered as such and left alone.
+    """
     ticket = _filed_ticket(console, item)
     if isinstance(ticket, Result):
         return ticket
@@ -227,7 +232,16 @@ def deliver_recovery_note(console: Console, item: OutboxItem) -> Result:
     if conversation is None or not conversation.is_open:
         status = conversation.status if conversation else "deleted"
         _remember(console, ticket.id, status)
-        return Result.done(f"ticket #{ticket.ticket_id} is {status}: no note")
+        return Result.done(closed_detail.format(ticket=ticket.ticket_id, status=status))
+    return client, ticket, conversation
+
+
+@outbox.handler(RECOVERY_NOTE_KIND)
+def deliver_recovery_note(console: Console, item: OutboxItem) -> Result:
+    found = _open_ticket(console, item, "ticket #{ticket} is {status}: no note")
+    if isinstance(found, Result):
+        return found
+    client, ticket, conversation = found
     failed = _note_once(client, ticket, conversation, item.payload["text"], item.payload["marker"])
     if failed is not None:
         return failed
@@ -248,17 +262,10 @@ def deliver_close(console: Console, item: OutboxItem) -> Result:
     alert = _current_alert(console, item.payload)
     if alert is None or alert.lifetime != item.payload.get("lifetime") or alert.state != RESOLVED:
         return Result.cancelled("alert_refired", "the alert fired again before its ticket was closed")
-    ticket = _filed_ticket(console, item)
-    if isinstance(ticket, Result):
-        return ticket
-    client = registry.freescout(console)
-    conversation = _read(client, ticket)
-    if isinstance(conversation, Result):
-        return conversation
-    if conversation is None or not conversation.is_open:
-        status = conversation.status if conversation else "deleted"
-        _remember(console, ticket.id, status)
-        return Result.done(f"ticket #{ticket.ticket_id} is already {status}: left alone")
+    found = _open_ticket(console, item, "ticket #{ticket} is already {status}: left alone")
+    if isinstance(found, Result):
+        return found
+    client, ticket, conversation = found
     failed = _note_once(client, ticket, conversation, item.payload["text"], item.payload["marker"])
     if failed is not None:
         return failed
