@@ -253,6 +253,11 @@ def audit_rows(console: Console, action: str | None = None) -> list[Any]:
     query = select(AuditLog).order_by(AuditLog.id)
     if action is not None:
         query = query.where(AuditLog.action == action)
+    return detached_rows(console, query)
+
+
+def detached_rows(console: Console, query: Any) -> list[Any]:
+    """The rows ``query`` selects, detached from their session so a test can read them freely."""
     with console.db.session() as session:
         rows = list(session.scalars(query))
         session.expunge_all()

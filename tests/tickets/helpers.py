@@ -10,7 +10,7 @@ from raxx_console.context import Console
 from raxx_console.status import service as status_service
 from raxx_console.tickets.models import OutboxItem, Ticket
 from raxx_console.tickets.service import ALERTS_FLAG, INVESTIGATE_FLAG, LINKED_TICKET_FLAG
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, detached_rows
 
 __all__ = ["ALERTS_FLAG", "INVESTIGATE_FLAG", "LINKED_TICKET_FLAG"]
 
@@ -48,20 +48,14 @@ def click(
 
 
 def tickets(console: Console) -> list[Ticket]:
-    with console.db.session() as session:
-        rows = list(session.scalars(select(Ticket).order_by(Ticket.id)))
-        session.expunge_all()
-    return rows
+    return detached_rows(console, select(Ticket).order_by(Ticket.id))
 
 
 def items(console: Console, kind: str | None = None) -> list[OutboxItem]:
     query = select(OutboxItem).order_by(OutboxItem.id)
     if kind is not None:
         query = query.where(OutboxItem.kind == kind)
-    with console.db.session() as session:
-        rows = list(session.scalars(query))
-        session.expunge_all()
-    return rows
+    return detached_rows(console, query)
 
 
 def tile_json(client: Any, surface_id: str = SURFACE) -> dict[str, Any]:

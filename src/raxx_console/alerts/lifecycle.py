@@ -215,13 +215,10 @@ def _remember(console: Console, ticket_pk: int, fs_status: str) -> None:
         _update_ticket(session, ticket_pk, fs_status, console.clock.now())
 
 
-def _open_ticket(
-    console: Console, item: OutboxItem, closed_detail: str
-) -> tuple[FreeScoutClient, Ticket, Conversation] | Result:
-    """The item's filed ticket and its conversation while open in FreeScout; else the Result to record.
-
-    A ticket closed (or deleted) in FreeScout is remembered as such and left alone.
-    """
+def _read_ticket(
+    console: Console, item: OutboxItem
+) -> tuple[FreeScoutClient, Ticket, Conversation | None] | Result:
+    """The item's filed ticket and its conversation as FreeScout has it now (None: deleted)."""
     ticket = _filed_ticket(console, item)
     if isinstance(ticket, Result):
         return ticket
@@ -229,6 +226,20 @@ def _open_ticket(
     conversation = _read(client, ticket)
     if isinstance(conversation, Result):
         return conversation
+    return client, ticket, conversation
+
+
+def _open_ticket(
+    console: Console, item: OutboxItem, closed_detail: str
+) -> tuple[FreeScoutClient, Ticket, Conversation] | Result:
+    """The item's filed ticket and its conversation while open in FreeScout; else the Result to record.
+
+    A ticket closed (or deleted) in FreeScout is remembered as such and left alone.
+    """
+    found = _read_ticket(console, item)
+    if isinstance(found, Result):
+        return found
+    client, ticket, conversation = found
     if conversation is None or not conversation.is_open:
         status = conversation.status if conversation else "deleted"
         _remember(console, ticket.id, status)
@@ -312,13 +323,10 @@ def deliver_refire(console: Console, item: OutboxItem) -> Result:
         return Result.cancelled("flag_off", f"{AUTO_TICKET_FLAG} is off")
     if item.ticket_id is not None and _close_in_flight(console, item.ticket_id):
         return Result.retry("close_in_flight", "the last lifetime's close is being delivered", WAIT_SECONDS)
-    ticket = _filed_ticket(console, item)
-    if isinstance(ticket, Result):
-        return ticket
-    client = registry.freescout(console)
-    conversation = _read(client, ticket)
-    if isinstance(conversation, Result):
-        return conversation
+    found = _read_ticket(console, item)
+    if isinstance(found, Result):
+        return found
+    client, ticket, conversation = found
     status = conversation.status if conversation else "deleted"
     fired_at = datetime.fromisoformat(str(item.payload["fired_at"]))
     cooldown = timedelta(seconds=console.settings.ALERT_REOPEN_COOLDOWN)
