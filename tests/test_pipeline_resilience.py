@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import select, text
 
 from raxx_console.alerts.alert_aggregator import alert_identity
+from raxx_console.outbox.models import OUTBOX_PENDING, OutboxItem
 from raxx_console.sandbox.freescout import create_freescout_sandbox
 from raxx_console.sandbox.server import BackgroundServer
 from raxx_console.status import poller
-from raxx_console.tickets.models import OUTBOX_PENDING, OutboxItem
 from tests.alerts.helpers import AUTO_TICKET_FLAG, FILED, items, poll, set_flag, tickets
 from tests.conftest import (
     SANDBOX_API_KEY,

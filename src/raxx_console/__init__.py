@@ -44,6 +44,10 @@ def create_app(config_override: dict[str, Any] | None = None, *, clock: Clock | 
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     app.extensions[EXTENSION_KEY] = build_console(settings, clock=clock)
     _wire(app)
+    from raxx_console.jobs import OUTBOX_HANDLERS
+    from raxx_console.outbox.service import use_handlers
+
+    use_handlers(app.extensions[EXTENSION_KEY], OUTBOX_HANDLERS)
     from raxx_console.health.startup import startup_check_investigate_configured
 
     startup_check_investigate_configured(app.extensions[EXTENSION_KEY])

@@ -59,11 +59,15 @@ class ConsoleGroup(click.Group):
 
 def load_console() -> Console:
     """Settings from the environment and a Console for commands that need no web app."""
+    from raxx_console.jobs import OUTBOX_HANDLERS
     from raxx_console.logging_setup import configure_logging
+    from raxx_console.outbox.service import use_handlers
 
     settings = load_settings()
     configure_logging(settings.LOG_LEVEL, settings.secret_values())
-    return build_console(settings)
+    console = build_console(settings)
+    use_handlers(console, OUTBOX_HANDLERS)
+    return console
 
 
 @click.group(cls=ConsoleGroup, context_settings={"help_option_names": ["-h", "--help"]})

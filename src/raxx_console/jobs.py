@@ -1,20 +1,31 @@
-"""The worker's periodic jobs, declared in one place so a newcomer sees everything that runs."""
+"""The worker's periodic jobs and the outbox's handlers, declared in one place so a newcomer sees
+everything that runs."""
 
 from __future__ import annotations
 
-from raxx_console.alerts import (
-    lifecycle,  # noqa: F401 - registers freescout.refire, freescout.close, freescout.recovery_note
-    notify,  # noqa: F401 - registers slack.dm
-)
+from collections.abc import Mapping
+
+from raxx_console.alerts import lifecycle, notify
+from raxx_console.outbox import kinds
+from raxx_console.outbox import service as outbox
 from raxx_console.status import poller
-from raxx_console.tickets import (
-    delivery,  # noqa: F401 - registers the FreeScout outbox handlers
-    outbox,
-)
+from raxx_console.tickets import delivery
 from raxx_console.worker import PeriodicJob
 
 #: The outbox is woken at once by new work (NOTIFY or a local enqueue); this is the fallback poll.
 OUTBOX_INTERVAL_SECONDS = 5.0
+
+#: Which function delivers which outbox kind. A kind missing here stays pending and shows on
+#: the health panel (``no_handler``); every kind in ``outbox.kinds`` has its line.
+OUTBOX_HANDLERS: Mapping[str, outbox.Handler] = {
+    kinds.CREATE_KIND: delivery.deliver_create,
+    kinds.TAGS_KIND: delivery.deliver_tags,
+    kinds.NOTE_KIND: delivery.deliver_note,
+    kinds.REFIRE_KIND: lifecycle.deliver_refire,
+    kinds.CLOSE_KIND: lifecycle.deliver_close,
+    kinds.RECOVERY_NOTE_KIND: lifecycle.deliver_recovery_note,
+    kinds.SLACK_DM_KIND: notify.deliver_dm,
+}
 
 JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(

@@ -6,8 +6,9 @@ from raxx_console.auth.models import ApiToken, User
 from raxx_console.customers.models import Customer
 from raxx_console.db import Base
 from raxx_console.flags.models import FlagOverride
+from raxx_console.outbox.models import OutboxItem
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
-from raxx_console.tickets.models import OutboxItem, Ticket
+from raxx_console.tickets.models import Ticket
 
 __all__ = [
     "Alert",

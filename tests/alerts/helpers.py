@@ -10,9 +10,10 @@ from raxx_console.alerts import alert_aggregator
 from raxx_console.alerts.emission import AUTO_RESOLVE_FLAG, AUTO_TICKET_FLAG
 from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.context import Console
+from raxx_console.outbox import service as outbox
+from raxx_console.outbox.models import OutboxItem
 from raxx_console.status import poller
-from raxx_console.tickets import outbox
-from raxx_console.tickets.models import OutboxItem, Ticket
+from raxx_console.tickets.models import Ticket
 
 __all__ = ["AUTO_RESOLVE_FLAG", "AUTO_TICKET_FLAG"]
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from raxx_console.alerts.alert_aggregator import alert_identity
 from raxx_console.alerts.models import Alert
-from raxx_console.tickets.models import OutboxItem
+from raxx_console.outbox.models import OutboxItem
 from tests.alerts.helpers import AUTO_TICKET_FLAG, FILED, decided, deliver, set_flag
 from tests.conftest import audit_rows, make_token, make_user
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from raxx_console.alerts.models import WorkerHeartbeat
 from raxx_console.audit import service as audit
-from raxx_console.tickets import outbox
+from raxx_console.outbox import service as outbox
 
 ALL_PREREQS = {
     "FREESCOUT_API_URL": "http://127.0.0.1:9",

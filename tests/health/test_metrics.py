@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from raxx_console.outbox.service import Result
 from raxx_console.status import service as status_service
-from raxx_console.tickets.outbox import Result
 from tests.conftest import make_token, make_user
 from tests.health.rows import ALL_PREREQS, enqueue, filed, finish, heartbeat, turn_on
 

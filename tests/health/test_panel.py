@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from raxx_console.tickets.outbox import Result
+from raxx_console.outbox.service import Result
 from tests.conftest import csrf_token
 from tests.health.rows import ALL_PREREQS, enqueue, filed, finish, heartbeat, turn_on
 

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from raxx_console.tickets import outbox
+from raxx_console.outbox import service as outbox
 from tests.conftest import audit_rows, login, make_user
 from tests.tickets.helpers import (
     INVESTIGATE_FLAG,

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import select
 
 from raxx_console.context import Console
+from raxx_console.outbox.models import OutboxItem
 from raxx_console.status import service as status_service
-from raxx_console.tickets.models import OutboxItem, Ticket
+from raxx_console.tickets.models import Ticket
 from raxx_console.tickets.service import ALERTS_FLAG, INVESTIGATE_FLAG, LINKED_TICKET_FLAG
 from tests.conftest import csrf_token, detached_rows
 

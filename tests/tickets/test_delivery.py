@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from raxx_console.jobs import JOBS
-from raxx_console.tickets import delivery, outbox, render
+from raxx_console.jobs import JOBS, OUTBOX_HANDLERS
+from raxx_console.outbox import service as outbox
+from raxx_console.tickets import delivery, render
 from raxx_console.tickets import service as tickets_service
 from raxx_console.tickets.models import ENTRY_ALERT
 from raxx_console.tickets.service import TicketRequest, reserve
@@ -205,7 +206,7 @@ def test_an_already_settled_ticket_is_not_filed_again(console, freescout_sandbox
 
 
 def test_every_process_knows_the_handlers_and_the_worker_runs_the_outbox():
-    assert {"freescout.create", "freescout.tags", "freescout.note"} <= set(outbox.registered_kinds())
+    assert {"freescout.create", "freescout.tags", "freescout.note"} <= set(OUTBOX_HANDLERS)
     [job] = [job for job in JOBS if job.name == "outbox"]
     assert job.interval(None) == 5.0
     assert job.waiter is outbox.wait_for_work

@@ -1,15 +1,23 @@
 from datetime import timedelta
 
-from raxx_console.tickets import outbox
-from raxx_console.tickets.models import OutboxItem
+import pytest
+
+from raxx_console.health import panel
+from raxx_console.outbox import service as outbox
+from raxx_console.outbox.models import OutboxItem
+from raxx_console.outbox.service import NO_HANDLER, use_handlers
 
 calls: list[int] = []
 
 
-@outbox.handler("test.echo")
 def _echo(console, item):
     calls.append(item.id)
     return outbox.Result(**item.payload["result"]) if "result" in item.payload else outbox.Result.done()
+
+
+@pytest.fixture(autouse=True)
+def _echo_handler(console):
+    use_handlers(console, {"test.echo": _echo})
 
 
 def _enqueue(console, key, **payload):
@@ -76,3 +84,21 @@ def test_backlog_counts_pending_items_and_the_oldest(console):
         backlog = outbox.backlog(session)
     assert backlog.pending == 2
     assert console.clock.now() - backlog.oldest_created_at == timedelta(seconds=30)
+
+
+def test_an_item_nobody_handles_stays_queued_and_raises_an_alarm(console):
+    with console.db.session() as session:
+        item = outbox.enqueue(session, console.clock, kind="test.unknown", dedup_key="k7")
+    assert outbox.deliver_due(console) == 1
+    stored = _item(console, item.id)
+    assert (stored.state, stored.last_reason) == ("pending", NO_HANDLER), "never a silent permanent drop"
+    with console.db.session() as session:
+        snapshot = panel.collect(console, session)
+    assert snapshot.unhandled_kinds == ["test.unknown"]
+    assert any(
+        problem.code == NO_HANDLER and "test.unknown" in problem.message for problem in snapshot.problems
+    )
+    use_handlers(console, {"test.echo": _echo, "test.unknown": _echo})
+    console.clock.advance(outbox.BACKOFF_CAP_SECONDS)
+    assert outbox.deliver_due(console) == 1
+    assert _item(console, item.id).state == "done", "a release that knows the kind delivers it"

@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from raxx_console.outbox import service as outbox
+from raxx_console.outbox.models import OutboxItem
 from raxx_console.status import service as status_service
-from raxx_console.tickets import outbox, render
+from raxx_console.tickets import render
 from raxx_console.tickets import service as tickets_service
-from raxx_console.tickets.models import ENTRY_ALERT, ENTRY_STATUS, OutboxItem, Ticket
+from raxx_console.tickets.models import ENTRY_ALERT, ENTRY_STATUS, Ticket
 from raxx_console.tickets.service import Answer, TicketRequest, answer_for, explain, reserve
 from tests.conftest import audit_rows
 from tests.tickets.helpers import INVESTIGATE_FLAG, OPERATOR, SURFACE, items, set_flag, set_status, tickets

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from raxx_console.alerts import filing, lifecycle
 from raxx_console.alerts.emission import (
     AUTO_RESOLVE_FLAG,
@@ -40,18 +38,16 @@ from raxx_console.alerts.emission import (
     Emission,
     at_least,
 )
-from raxx_console.tickets import outbox
+from raxx_console.outbox import service as outbox
+from raxx_console.outbox.kinds import CLOSE_KIND, CREATE_KIND, NOTE_KIND, REFIRE_KIND
+from raxx_console.outbox.models import OUTBOX_FAILED, OUTBOX_PENDING
 from raxx_console.tickets.models import (
-    OUTBOX_FAILED,
-    OUTBOX_PENDING,
     TICKET_CANCELLED,
     TICKET_FAILED,
     TICKET_FILED,
     TICKET_PENDING,
-    OutboxItem,
     Ticket,
 )
-from raxx_console.tickets.service import CREATE_KIND, NOTE_KIND
 
 if TYPE_CHECKING:
     from raxx_console.context import Console
@@ -201,12 +197,7 @@ def _refire(emission: Emission, previous: Ticket) -> Decision:
     """A new lifetime whose last ticket was filed: let ``freescout.refire`` read FreeScout and decide."""
     alert, session, now = emission.alert, emission.session, emission.now
     key = lifecycle.refire_key(alert)
-    last = session.scalar(
-        select(OutboxItem)
-        .where(OutboxItem.kind == lifecycle.REFIRE_KIND, OutboxItem.dedup_key == key)
-        .order_by(OutboxItem.id.desc())
-        .limit(1)
-    )
+    last = outbox.latest(session, REFIRE_KIND, key)
     if last is not None and last.state == OUTBOX_PENDING:
         return Decision(
             "ticket_pending", f"re-fire check of ticket #{previous.ticket_id} pending", previous.id
@@ -222,13 +213,11 @@ def _refire(emission: Emission, previous: Ticket) -> Decision:
             f"re-fire check of ticket #{previous.ticket_id} failed ({last.last_reason})",
             previous.id,
         )
-    filing.cancel_pending(
-        session, now, kind=lifecycle.CLOSE_KIND, reason="alert_refired", ticket_pk=previous.id
-    )
+    outbox.cancel_pending(session, now, kind=CLOSE_KIND, reason="alert_refired", ticket_pk=previous.id)
     outbox.enqueue(
         session,
         emission.console.clock,
-        kind=lifecycle.REFIRE_KIND,
+        kind=REFIRE_KIND,
         dedup_key=key,
         ticket_id=previous.id,
         payload={
@@ -251,10 +240,10 @@ def _on_resolve(emission: Emission) -> Decision | None:
     if alert.ticket_id is None:
         return None
     if alert.ticket_lifetime != alert.lifetime:
-        cancelled = filing.cancel_pending(
+        cancelled = outbox.cancel_pending(
             session,
             now,
-            kind=lifecycle.REFIRE_KIND,
+            kind=REFIRE_KIND,
             reason="alert_resolved",
             dedup_key=lifecycle.refire_key(alert),
         )
@@ -266,7 +255,7 @@ def _on_resolve(emission: Emission) -> Decision | None:
     ticket = session.get(Ticket, alert.ticket_id)
     if ticket is None or ticket.state not in (TICKET_PENDING, TICKET_FILED):
         return None
-    if ticket.state == TICKET_PENDING and filing.cancel_pending(
+    if ticket.state == TICKET_PENDING and outbox.cancel_pending(
         session, now, kind=CREATE_KIND, reason="alert_resolved", ticket_pk=ticket.id
     ):
         ticket.state, ticket.last_reason = TICKET_CANCELLED, "alert_resolved"

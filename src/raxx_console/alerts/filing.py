@@ -9,17 +9,15 @@ with the alert row locked, in the transaction that changes the alert, so the Tic
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from raxx_console.alerts.emission import Decision, alert_page_url
 from raxx_console.alerts.models import Alert
 from raxx_console.tickets import render
 from raxx_console.tickets import service as tickets
-from raxx_console.tickets.models import ENTRY_ALERT, OUTBOX_CANCELLED, OUTBOX_PENDING, OutboxItem
+from raxx_console.tickets.models import ENTRY_ALERT
 
 if TYPE_CHECKING:
     from raxx_console.context import Console
@@ -89,34 +87,3 @@ def file_ticket(session: Session, console: Console, alert: Alert, why: str) -> D
     return Decision(
         "ticket_reserved", f"{why}: ticket {ticket.ref} reserved, freescout.create queued", ticket.id
     )
-
-
-def cancel_pending(
-    session: Session,
-    now: datetime,
-    *,
-    kind: str,
-    reason: str,
-    ticket_pk: int | None = None,
-    dedup_key: str | None = None,
-) -> bool:
-    """Cancel a pending item of ``kind`` (by ticket or dedup key) unless a deliverer holds it now.
-
-    The same conditional update the outbox's claim uses, so exactly one of the two wins: either
-    the item is cancelled here, or it is in flight and its handler decides.
-    """
-    query = update(OutboxItem).where(
-        OutboxItem.kind == kind,
-        OutboxItem.state == OUTBOX_PENDING,
-        or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now),
-    )
-    if ticket_pk is not None:
-        query = query.where(OutboxItem.ticket_id == ticket_pk)
-    if dedup_key is not None:
-        query = query.where(OutboxItem.dedup_key == dedup_key)
-    result = session.execute(
-        query.values(
-            state=OUTBOX_CANCELLED, last_reason=reason, finished_at=now, lease_until=None
-        ).execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]

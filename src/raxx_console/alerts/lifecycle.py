@@ -43,16 +43,12 @@ from raxx_console.alerts.models import FIRING, RESOLVED, Alert
 from raxx_console.alerts.store import lock_alert, record_decision
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_client import Conversation, FreeScoutClient, Outcome, Reason
-from raxx_console.tickets import outbox, render
-from raxx_console.tickets.models import (
-    ENTRY_STATUS,
-    OUTBOX_PENDING,
-    TICKET_FILED,
-    TICKET_PENDING,
-    OutboxItem,
-    Ticket,
-)
-from raxx_console.tickets.outbox import Result
+from raxx_console.outbox import service as outbox
+from raxx_console.outbox.kinds import CLOSE_KIND, RECOVERY_NOTE_KIND
+from raxx_console.outbox.models import OutboxItem
+from raxx_console.outbox.service import Result
+from raxx_console.tickets import render
+from raxx_console.tickets.models import ENTRY_STATUS, TICKET_FILED, TICKET_PENDING, Ticket
 from raxx_console.tickets.service import not_known_closed
 
 if TYPE_CHECKING:
@@ -60,9 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("raxx_console.alerts.lifecycle")
 
-REFIRE_KIND = "freescout.refire"
-CLOSE_KIND = "freescout.close"
-RECOVERY_NOTE_KIND = "freescout.recovery_note"
 #: Decisions taken at delivery belong to the auto-ticket hook's story.
 HOOK = "auto_ticket"
 #: How long a handler waits before looking again at a ticket still being filed, or a close in flight.
@@ -247,7 +240,6 @@ def _open_ticket(
     return client, ticket, conversation
 
 
-@outbox.handler(RECOVERY_NOTE_KIND)
 def deliver_recovery_note(console: Console, item: OutboxItem) -> Result:
     found = _open_ticket(console, item, "ticket #{ticket} is {status}: no note")
     if isinstance(found, Result):
@@ -268,7 +260,6 @@ def _current_alert(console: Console, payload: dict[str, object]) -> Alert | None
     return alert
 
 
-@outbox.handler(CLOSE_KIND)
 def deliver_close(console: Console, item: OutboxItem) -> Result:
     alert = _current_alert(console, item.payload)
     if alert is None or alert.lifetime != item.payload.get("lifetime") or alert.state != RESOLVED:
@@ -297,22 +288,10 @@ def deliver_close(console: Console, item: OutboxItem) -> Result:
 
 
 def _close_in_flight(console: Console, ticket_pk: int) -> bool:
-    now = console.clock.now()
     with console.db.session() as session:
-        return (
-            session.scalar(
-                select(OutboxItem.id).where(
-                    OutboxItem.kind == CLOSE_KIND,
-                    OutboxItem.ticket_id == ticket_pk,
-                    OutboxItem.state == OUTBOX_PENDING,
-                    OutboxItem.lease_until > now,
-                )
-            )
-            is not None
-        )
+        return outbox.in_flight(session, CLOSE_KIND, ticket_pk, console.clock.now())
 
 
-@outbox.handler(REFIRE_KIND)
 def deliver_refire(console: Console, item: OutboxItem) -> Result:
     """Read the last lifetime's ticket in FreeScout and note it, reopen it, or file a new one."""
     lifetime = item.payload.get("lifetime")

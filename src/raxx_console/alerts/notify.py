@@ -13,17 +13,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from raxx_console.alerts.emission import Decision, Emission, alert_page_url, duration_text
 from raxx_console.integrations import registry
-from raxx_console.tickets import outbox
-from raxx_console.tickets.models import OUTBOX_PENDING, OutboxItem
+from raxx_console.outbox import service as outbox
+from raxx_console.outbox.kinds import SLACK_DM_KIND
+from raxx_console.outbox.models import OutboxItem
 
 if TYPE_CHECKING:
     from raxx_console.context import Console
 
-KIND = "slack.dm"
 #: A DM Slack could not take for a day is news nobody needs any more.
 DM_TTL = timedelta(hours=24)
 #: A DM whose older sibling (same alert, same user) still waits looks again this soon.
@@ -49,7 +47,7 @@ def slack_hook(emission: Emission) -> Decision | None:
         outbox.enqueue(
             emission.session,
             emission.console.clock,
-            kind=KIND,
+            kind=SLACK_DM_KIND,
             dedup_key=_dedup_key(alert.alert_key, alert.slack_seq, user),
             payload={"user": user, "text": text, "alert_key": alert.alert_key, "event": emission.event},
             expires_at=now + DM_TTL,
@@ -87,19 +85,9 @@ def _earlier_dm_pending(console: Console, item: OutboxItem) -> bool:
     """True while an older DM about the same alert to the same user still waits (after an outage)."""
     alert_key, user = item.payload["alert_key"], item.payload["user"]
     with console.db.session() as session:
-        earlier = session.scalar(
-            select(OutboxItem.id).where(
-                OutboxItem.kind == KIND,
-                OutboxItem.state == OUTBOX_PENDING,
-                OutboxItem.id < item.id,
-                OutboxItem.dedup_key.startswith(f"{alert_key}:", autoescape=True),
-                OutboxItem.dedup_key.endswith(f":{user}", autoescape=True),
-            )
-        )
-    return earlier is not None
+        return outbox.earlier_pending(session, item, key_prefix=f"{alert_key}:", key_suffix=f":{user}")
 
 
-@outbox.handler(KIND)
 def deliver_dm(console: Console, item: OutboxItem) -> outbox.Result:
     """Send one DM, in order per alert and user; rate limits and outages are retried, refusals final."""
     if _earlier_dm_pending(console, item):

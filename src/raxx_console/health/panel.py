@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from raxx_console.alerts.hooks import registered_hooks
@@ -29,17 +29,21 @@ from raxx_console.flags.registry import FLAGS
 from raxx_console.health.prereqs import ticketing_prereqs_missing
 from raxx_console.health.startup import COMPONENT_KEY as STARTUP_KEY
 from raxx_console.health.startup import StartupCheck
+from raxx_console.outbox.kinds import CREATE_KIND
+from raxx_console.outbox.service import (
+    NO_HANDLER,
+    KindBacklog,
+    LastError,
+    failure_counts,
+    handlers_of,
+    last_error,
+    oldest_due_at,
+    outbox_backlog,
+)
 from raxx_console.status import poller
 from raxx_console.status.models import SurfaceStatus
 from raxx_console.status.service import effective_status
-from raxx_console.tickets.models import (
-    OUTBOX_DONE,
-    OUTBOX_EXPIRED,
-    OUTBOX_FAILED,
-    OUTBOX_PENDING,
-    OutboxItem,
-)
-from raxx_console.tickets.service import CREATE_KIND, ENTRIES
+from raxx_console.tickets.service import ENTRIES
 
 #: The audit actions that record a filing, by entry point (overview, "Audit trail").
 FILED_ACTIONS = {entry: spec.audit_action for entry, spec in ENTRIES.items()}
@@ -50,8 +54,6 @@ TICKET_HOOK = "auto_ticket"
 SLACK_HOOK = "slack_dm"
 #: The status_poller's heartbeat row (``worker_heartbeats.name``).
 POLLER = poller.NAME
-#: Terminal outbox states that mean "this call did not happen" (cancelled is a deliberate stop).
-FAILED_STATES = (OUTBOX_FAILED, OUTBOX_EXPIRED)
 
 Severity = Literal["stop", "warn"]
 
@@ -116,35 +118,6 @@ class LastTicket:
 
 
 @dataclass(frozen=True)
-class KindBacklog:
-    """Pending outbox items of one kind; ``retrying`` have failed at least once already."""
-
-    kind: str
-    pending: int
-    oldest_created_at: datetime
-    retrying: int
-    last_reason: str | None
-
-
-@dataclass(frozen=True)
-class LastError:
-    """The newest failed call of a component: ongoing (an item still retrying) or finished."""
-
-    component: str
-    kind: str
-    reason: str
-    item_id: int
-    state: str
-    attempts: int
-    #: When the item ended (failed/expired); None while it is still retrying.
-    at: datetime | None
-    next_attempt_at: datetime | None
-    detail: str | None
-    #: No call of this component has succeeded since: the error is the current state of things.
-    current: bool
-
-
-@dataclass(frozen=True)
 class Heartbeat:
     """A background component's last sign of life; stale after two intervals without a cycle."""
 
@@ -176,6 +149,8 @@ class Snapshot:
     hooks: list[dict[str, str]]
     #: This process's start-up check (``health.startup``); None before it has run.
     startup: StartupCheck | None
+    #: Kinds with pending items that no outbox handler delivers (they wait, retried).
+    unhandled_kinds: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -281,95 +256,6 @@ def last_ticket(session: Session) -> LastTicket | None:
     )
 
 
-def outbox_backlog(session: Session) -> list[KindBacklog]:
-    """Pending items by kind, with the oldest one's creation time and how many are retrying."""
-    rows = session.execute(
-        select(
-            OutboxItem.kind,
-            func.count(),
-            func.min(OutboxItem.created_at),
-            func.count(OutboxItem.last_reason),
-            func.max(OutboxItem.last_reason),
-        )
-        .where(OutboxItem.state == OUTBOX_PENDING)
-        .group_by(OutboxItem.kind)
-        .order_by(OutboxItem.kind)
-    ).all()
-    return [
-        KindBacklog(kind=kind, pending=count, oldest_created_at=oldest, retrying=retrying, last_reason=reason)
-        for kind, count, oldest, retrying, reason in rows
-    ]
-
-
-def oldest_due_at(session: Session, now: datetime) -> datetime | None:
-    """The oldest pending item that is due and held by no deliverer."""
-    return session.scalar(
-        select(func.min(OutboxItem.next_attempt_at)).where(
-            OutboxItem.state == OUTBOX_PENDING,
-            OutboxItem.next_attempt_at <= now,
-            or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now),
-        )
-    )
-
-
-def failure_counts(session: Session, since: datetime | None = None) -> dict[tuple[str, str, str], int]:
-    """Outbox calls that ended without happening, by (component, kind, reason)."""
-    query = (
-        select(OutboxItem.kind, OutboxItem.last_reason, func.count())
-        .where(OutboxItem.state.in_(FAILED_STATES), OutboxItem.last_reason.is_not(None))
-        .group_by(OutboxItem.kind, OutboxItem.last_reason)
-        .order_by(OutboxItem.kind, OutboxItem.last_reason)
-    )
-    if since is not None:
-        query = query.where(OutboxItem.finished_at >= since)
-    return {(component_of(kind), kind, reason): count for kind, reason, count in session.execute(query).all()}
-
-
-def component_of(kind: str) -> str:
-    return kind.partition(".")[0]
-
-
-def last_error(session: Session, component: str) -> LastError | None:
-    """The component's error that matters most now: a failure no success has followed (it will
-    recur: configuration, credentials), else an item still retrying (an outage, queued), else
-    the newest failure of the past."""
-    of_component = OutboxItem.kind.like(f"{component}.%")
-    with_reason = (of_component, OutboxItem.last_reason.is_not(None))
-    failed = session.scalar(
-        select(OutboxItem)
-        .where(*with_reason, OutboxItem.state.in_(FAILED_STATES))
-        .order_by(OutboxItem.finished_at.desc(), OutboxItem.id.desc())
-        .limit(1)
-    )
-    last_success = session.scalar(
-        select(func.max(OutboxItem.finished_at)).where(of_component, OutboxItem.state == OUTBOX_DONE)
-    )
-    unresolved = failed is not None and (last_success is None or last_success <= failed.finished_at)
-    retrying = None
-    if not unresolved:
-        retrying = session.scalar(
-            select(OutboxItem)
-            .where(*with_reason, OutboxItem.state == OUTBOX_PENDING)
-            .order_by(OutboxItem.next_attempt_at.desc(), OutboxItem.id.desc())
-            .limit(1)
-        )
-    item = retrying or failed
-    if item is None:
-        return None
-    return LastError(
-        component=component,
-        kind=item.kind,
-        reason=item.last_reason or "",
-        item_id=item.id,
-        state=item.state,
-        attempts=item.attempts,
-        at=item.finished_at,
-        next_attempt_at=item.next_attempt_at if retrying is not None else None,
-        detail=item.last_detail,
-        current=unresolved or retrying is not None,
-    )
-
-
 def surface_statuses(session: Session, console: Console, now: datetime) -> dict[str, str]:
     """Every registered surface's effective status (a test degradation counts, as on the tile)."""
     rows = {row.surface_id: row for row in session.scalars(select(SurfaceStatus))}
@@ -399,6 +285,13 @@ def collect(console: Console, session: Session) -> Snapshot:
     """Read everything the panel shows; the banner is derived from it."""
     now = console.clock.now()
     flags = [console.flags.resolve(spec.name) for spec in FLAGS if spec.needs_ticketing]
+    backlog = outbox_backlog(session)
+    handlers = handlers_of(console)
+    unhandled = [
+        kind.kind
+        for kind in backlog
+        if kind.last_reason == NO_HANDLER or (handlers and kind.kind not in handlers)
+    ]
     snapshot = Snapshot(
         generated_at=now,
         poll_interval=console.settings.POLL_INTERVAL_SECONDS,
@@ -406,7 +299,7 @@ def collect(console: Console, session: Session) -> Snapshot:
         flags=[FlagState(f.name, f.value, f.source, f.env_invalid) for f in flags],
         tickets_filed=tickets_filed(session),
         last_ticket=last_ticket(session),
-        backlog=outbox_backlog(session),
+        backlog=backlog,
         oldest_due_at=oldest_due_at(session, now),
         last_errors={c: e for c in COMPONENTS if (e := last_error(session, c)) is not None},
         failures=failure_counts(session),
@@ -414,6 +307,7 @@ def collect(console: Console, session: Session) -> Snapshot:
         heartbeats=heartbeats(session, now, console.settings.POLL_INTERVAL_SECONDS),
         hooks=registered_hooks(),
         startup=console.components.get(STARTUP_KEY),
+        unhandled_kinds=unhandled,
     )
     snapshot.problems.extend(problems(snapshot))
     return snapshot
@@ -463,6 +357,12 @@ def problems(snapshot: Snapshot) -> Iterable[Problem]:
                 severity="stop" if error.component == "freescout" else "warn",
                 since=error.at,
             )
+    for name in snapshot.unhandled_kinds:
+        yield Problem(
+            NO_HANDLER,
+            f"Outbox items of kind {name} wait with no handler to deliver them: this release does "
+            "not know the kind (a newer one wrote it?). They stay queued and are retried.",
+        )
     for kind in snapshot.backlog:
         waiting = kind.retrying > 0 or (now - kind.oldest_created_at).total_seconds() > snapshot.poll_interval
         if kind.kind == CREATE_KIND and waiting:

@@ -18,7 +18,6 @@ from raxx_console.context import console, db_session
 from raxx_console.errors import ApiError
 from raxx_console.middleware.env_guard import selected_env
 from raxx_console.status import service
-from raxx_console.tickets import delivery  # noqa: F401 - registers the FreeScout outbox handlers
 from raxx_console.tickets import service as tickets
 
 bp = Blueprint("investigate", __name__)

@@ -4,8 +4,8 @@
 across the HTTP calls and settles the Ticket in one transaction with its audit row, so the
 ticket, its mapping and its audit trail commit together. Only an unavailable FreeScout (or an
 answer that may have created the conversation) is retried; after such an attempt the ref is
-looked up in FreeScout before anything is created again. Importing this module registers the
-handlers (``raxx_console.jobs`` and the Investigate views do).
+looked up in FreeScout before anything is created again. The handlers are listed in
+``OUTBOX_HANDLERS`` (``raxx_console/jobs.py``).
 """
 
 from __future__ import annotations
@@ -16,21 +16,20 @@ from typing import TYPE_CHECKING
 
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_client import FreeScoutClient, Outcome, Reason
-from raxx_console.tickets import outbox, render
+from raxx_console.outbox import service as outbox
+from raxx_console.outbox.kinds import NOTE_KIND, TAGS_KIND
+from raxx_console.outbox.models import OutboxItem
+from raxx_console.outbox.service import Result
+from raxx_console.tickets import render
 from raxx_console.tickets.models import (
     TICKET_CANCELLED,
     TICKET_FAILED,
     TICKET_FILED,
     TICKET_PENDING,
-    OutboxItem,
     Ticket,
 )
-from raxx_console.tickets.outbox import Result
 from raxx_console.tickets.service import (
-    CREATE_KIND,
     ENTRIES,
-    NOTE_KIND,
-    TAGS_KIND,
     audit_filed,
     expire,
     related_open,
@@ -84,7 +83,6 @@ def _describe(outcome: Outcome[object]) -> str:
     return "; ".join(parts)
 
 
-@outbox.handler(CREATE_KIND)
 def deliver_create(console: Console, item: OutboxItem) -> Result:
     """File a reserved ticket: flag re-check, reconcile after an uncertain try, create, settle."""
     ticket = _ticket(console, item.ticket_id)
@@ -239,7 +237,6 @@ def _file(
     return Result.done(f"conversation {conversation_id}")
 
 
-@outbox.handler(TAGS_KIND)
 def deliver_tags(console: Console, item: OutboxItem) -> Result:
     """Tags a create could not apply: read, merge, write; retried until they stand."""
     ticket = _ticket(console, item.ticket_id)
@@ -260,7 +257,6 @@ def deliver_tags(console: Console, item: OutboxItem) -> Result:
     return Result.retry(reason, _describe(outcome))
 
 
-@outbox.handler(NOTE_KIND)
 def deliver_note(console: Console, item: OutboxItem) -> Result:
     """An internal note (payload ``text``, HTML) on the item's Ticket, once that Ticket is filed."""
     ticket = _ticket(console, item.ticket_id)

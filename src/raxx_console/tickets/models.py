@@ -1,24 +1,19 @@
-"""Tickets we file in FreeScout, and the durable outbox of calls to FreeScout and Slack.
+"""Tickets we file in FreeScout.
 
 A ``Ticket`` row is written *before* FreeScout is called: it is the reservation that makes
 filing exactly-once (at most one pending row per entry + dedup key, by a partial unique index),
 and afterwards the durable ``key → conversation`` mapping that survives restarts and extra
 workers. Its short ``ref`` travels in the subject, so a create whose answer was lost (timeout)
 can be found in FreeScout before anything is created again.
-
-An ``OutboxItem`` is one call to make to a third party (create, note, close, reopen, tag, Slack
-DM). Items are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), retried with
-capped backoff while the service is unavailable, and end ``done``, ``failed``, ``expired`` or
-``cancelled`` with the reason recorded.
+Its calls to FreeScout go through the outbox (``raxx_console.outbox``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
 
 from raxx_console.db import Base, BigId, JSONDocument
 
@@ -32,13 +27,6 @@ TICKET_FILED = "filed"
 TICKET_FAILED = "failed"
 TICKET_EXPIRED = "expired"
 TICKET_CANCELLED = "cancelled"
-
-#: Outbox states.
-OUTBOX_PENDING = "pending"
-OUTBOX_DONE = "done"
-OUTBOX_FAILED = "failed"
-OUTBOX_EXPIRED = "expired"
-OUTBOX_CANCELLED = "cancelled"
 
 
 class Ticket(Base):
@@ -87,40 +75,3 @@ class Ticket(Base):
     #: Why it is not (yet) filed: the last failure reason, e.g. ``freescout_unavailable``.
     last_reason: Mapped[str | None] = mapped_column(String(60))
     last_detail: Mapped[str | None] = mapped_column(Text)
-
-    outbox: Mapped[list[OutboxItem]] = relationship(back_populates="ticket")
-
-
-class OutboxItem(Base):
-    __tablename__ = "outbox"
-    __table_args__ = (
-        Index(
-            "uq_outbox_one_pending_per_key",
-            "kind",
-            "dedup_key",
-            unique=True,
-            postgresql_where=text("state = 'pending'"),
-            sqlite_where=text("state = 'pending'"),
-        ),
-        Index("ix_outbox_due", "state", "next_attempt_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    #: ``freescout.create``, ``freescout.note``, ``freescout.close``, ``freescout.reopen``,
-    #: ``freescout.tags``, ``slack.dm``.
-    kind: Mapped[str] = mapped_column(String(40), nullable=False)
-    dedup_key: Mapped[str] = mapped_column(String(200), nullable=False)
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)
-    state: Mapped[str] = mapped_column(String(12), nullable=False, default=OUTBOX_PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    created_at: Mapped[datetime] = mapped_column(nullable=False)
-    next_attempt_at: Mapped[datetime] = mapped_column(nullable=False)
-    #: A deliverer holds the item until then; a crashed one's lease simply runs out.
-    lease_until: Mapped[datetime | None] = mapped_column()
-    expires_at: Mapped[datetime | None] = mapped_column()
-    finished_at: Mapped[datetime | None] = mapped_column()
-    last_reason: Mapped[str | None] = mapped_column(String(60))
-    last_detail: Mapped[str | None] = mapped_column(Text)
-
-    ticket: Mapped[Ticket | None] = relationship(back_populates="outbox")

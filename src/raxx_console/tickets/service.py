@@ -29,7 +29,10 @@ from raxx_console.clock import Clock
 from raxx_console.config import Settings
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_client import Reason
-from raxx_console.tickets import outbox, render
+from raxx_console.outbox import service as outbox
+from raxx_console.outbox.kinds import CREATE_KIND
+from raxx_console.outbox.models import OutboxItem
+from raxx_console.tickets import render
 from raxx_console.tickets.models import (
     ENTRY_ALERT,
     ENTRY_STATUS,
@@ -48,10 +51,6 @@ log = logging.getLogger("raxx_console.tickets")
 INVESTIGATE_FLAG = "FLAG_CONSOLE_INVESTIGATE_FROM_STATUS"
 LINKED_TICKET_FLAG = "FLAG_CONSOLE_INVESTIGATE_LINKED_TICKET"
 ALERTS_FLAG = "FLAG_CONSOLE_ALERTS_AUTO_TICKET"
-
-CREATE_KIND = "freescout.create"
-TAGS_KIND = "freescout.tags"
-NOTE_KIND = "freescout.note"
 
 OPEN_FS_STATUSES = ("active", "pending")
 #: A click that finds another click's reservation in flight waits this long for it to file.
@@ -154,7 +153,7 @@ class TicketRequest:
 @dataclass(frozen=True)
 class Reservation:
     ticket: Ticket
-    item: outbox.OutboxItem
+    item: OutboxItem
 
 
 def not_known_closed() -> Any:

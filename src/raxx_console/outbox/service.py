@@ -1,4 +1,4 @@
-"""The durable outbox: calls to FreeScout and Slack that must happen once, even across outages.
+"""Enqueue, lease, claim, cancel and deliver outbox items; what the health panel reads of them.
 
 Producers ``enqueue`` an item in the same transaction as the state change that calls for it
 (an alert fired, a click reserved a ticket), so the two commit or vanish together. Deliverers
@@ -6,8 +6,9 @@ Producers ``enqueue`` an item in the same transaction as the state change that c
 update on both backends, so two deliverers never hold the same item — then run the kind's
 handler with no transaction open across the HTTP call, and record what happened.
 
-Handlers are registered per kind (``@handler("freescout.note")``) by the domains that own them;
-``raxx_console.jobs`` imports those modules so every process knows every kind.
+The handler table is explicit (``OUTBOX_HANDLERS`` in ``raxx_console/jobs.py``) and handed to
+the Console by the process that builds it (``use_handlers``). An item whose kind has no handler
+is retried, never dropped: the health panel raises it as a problem until a release handles it.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from sqlalchemy import ColumnElement, func, or_, select, text, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from raxx_console.clock import Clock
-from raxx_console.tickets.models import (
+from raxx_console.clock import Clock, as_utc
+from raxx_console.outbox.kinds import component_of
+from raxx_console.outbox.models import (
     OUTBOX_CANCELLED,
     OUTBOX_DONE,
     OUTBOX_EXPIRED,
@@ -48,6 +50,12 @@ LEASE_SECONDS = 120.0
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
 DELIVERY_THREADS = 8
+#: Where the Console keeps this process's handler table.
+HANDLERS_KEY = "outbox_handlers"
+#: The reason an item of a kind nobody handles keeps (it stays pending, retried at the cap).
+NO_HANDLER = "no_handler"
+#: Terminal states that mean "this call did not happen" (cancelled is a deliberate stop).
+FAILED_STATES = (OUTBOX_FAILED, OUTBOX_EXPIRED)
 
 #: Set after a commit that enqueued work, so this process's deliverer wakes at once.
 local_wakeup = threading.Event()
@@ -86,21 +94,24 @@ class Result:
 
 
 Handler = Callable[["Console", OutboxItem], Result]
-_HANDLERS: dict[str, Handler] = {}
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that delivers items of ``kind``."""
-
-    def register(func: Handler) -> Handler:
-        _HANDLERS[kind] = func
-        return func
-
-    return register
+def use_handlers(console: Console, handlers: Mapping[str, Handler]) -> None:
+    """Give the Console the table of handlers its deliverers run (``jobs.OUTBOX_HANDLERS``)."""
+    console.components[HANDLERS_KEY] = handlers
 
 
-def registered_kinds() -> list[str]:
-    return sorted(_HANDLERS)
+def handlers_of(console: Console) -> Mapping[str, Handler]:
+    """The Console's handler table (empty until ``use_handlers``)."""
+    table: Mapping[str, Handler] = console.components.get(HANDLERS_KEY, {})
+    return table
+
+
+def registered_kinds(console: Console) -> list[str]:
+    return sorted(handlers_of(console))
+
+
+# --------------------------------------------------------------------------- writing items
 
 
 def _wake_after_commit(session: Session) -> None:
@@ -161,6 +172,16 @@ def enqueue(
     return item
 
 
+# --------------------------------------------------------------------------- the lease rule
+
+
+def unleased(now: datetime) -> ColumnElement[bool]:
+    """The lease rule, written once: pending and held by no deliverer at ``now``."""
+    return (OutboxItem.state == OUTBOX_PENDING) & or_(
+        OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now
+    )
+
+
 def backoff_seconds(attempts: int) -> float:
     """Capped exponential backoff with jitter: 5 s, 10 s, 20 s … at most 5 min."""
     delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
@@ -172,15 +193,11 @@ def claim(session: Session, clock: Clock, item_id: int) -> bool:
     now = clock.now()
     result = session.execute(
         update(OutboxItem)
-        .where(
-            OutboxItem.id == item_id,
-            OutboxItem.state == OUTBOX_PENDING,
-            or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now),
-        )
+        .where(OutboxItem.id == item_id, unleased(now))
         .values(lease_until=now + timedelta(seconds=LEASE_SECONDS), attempts=OutboxItem.attempts + 1)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def claim_due(console: Console, *, limit: int = 50, kinds: tuple[str, ...] | None = None) -> list[int]:
@@ -189,11 +206,7 @@ def claim_due(console: Console, *, limit: int = 50, kinds: tuple[str, ...] | Non
     with console.db.session() as session:
         query = (
             select(OutboxItem.id)
-            .where(
-                OutboxItem.state == OUTBOX_PENDING,
-                OutboxItem.next_attempt_at <= now,
-                or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now),
-            )
+            .where(unleased(now), OutboxItem.next_attempt_at <= now)
             .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
             .limit(limit)
         )
@@ -203,6 +216,76 @@ def claim_due(console: Console, *, limit: int = 50, kinds: tuple[str, ...] | Non
             query = query.with_for_update(skip_locked=True)
         candidates = list(session.scalars(query))
         return [item_id for item_id in candidates if claim(session, console.clock, item_id)]
+
+
+def cancel_pending(
+    session: Session,
+    now: datetime,
+    *,
+    kind: str,
+    reason: str,
+    ticket_pk: int | None = None,
+    dedup_key: str | None = None,
+) -> bool:
+    """Cancel a pending item of ``kind`` (by ticket or dedup key) unless a deliverer holds it now.
+
+    The same lease rule ``claim`` uses, so exactly one of the two wins: either the item is
+    cancelled here, or it is in flight and its handler decides.
+    """
+    query = update(OutboxItem).where(OutboxItem.kind == kind, unleased(now))
+    if ticket_pk is not None:
+        query = query.where(OutboxItem.ticket_id == ticket_pk)
+    if dedup_key is not None:
+        query = query.where(OutboxItem.dedup_key == dedup_key)
+    result = session.execute(
+        query.values(
+            state=OUTBOX_CANCELLED, last_reason=reason, finished_at=now, lease_until=None
+        ).execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- reading items
+
+
+def latest(session: Session, kind: str, dedup_key: str) -> OutboxItem | None:
+    """The newest item of ``kind`` for ``dedup_key``, in any state."""
+    return session.scalar(
+        select(OutboxItem)
+        .where(OutboxItem.kind == kind, OutboxItem.dedup_key == dedup_key)
+        .order_by(OutboxItem.id.desc())
+        .limit(1)
+    )
+
+
+def in_flight(session: Session, kind: str, ticket_pk: int, now: datetime) -> bool:
+    """True while a deliverer holds a pending item of ``kind`` about the ticket."""
+    held = session.scalar(
+        select(OutboxItem.id).where(
+            OutboxItem.kind == kind,
+            OutboxItem.ticket_id == ticket_pk,
+            OutboxItem.state == OUTBOX_PENDING,
+            OutboxItem.lease_until > now,
+        )
+    )
+    return held is not None
+
+
+def earlier_pending(session: Session, item: OutboxItem, *, key_prefix: str, key_suffix: str) -> bool:
+    """True while an older pending item of the same kind has a dedup key of the same shape."""
+    earlier = session.scalar(
+        select(OutboxItem.id).where(
+            OutboxItem.kind == item.kind,
+            OutboxItem.state == OUTBOX_PENDING,
+            OutboxItem.id < item.id,
+            OutboxItem.dedup_key.startswith(key_prefix, autoescape=True),
+            OutboxItem.dedup_key.endswith(key_suffix, autoescape=True),
+        )
+    )
+    return earlier is not None
+
+
+# --------------------------------------------------------------------------- delivering
 
 
 def record(console: Console, item_id: int, result: Result) -> None:
@@ -238,13 +321,15 @@ def deliver(console: Console, item_id: int) -> Result:
         if item is None:
             return Result.cancelled("item_gone")
         session.expunge(item)
+    handler = handlers_of(console).get(item.kind)
     if item.expires_at is not None and console.clock.now() >= item.expires_at:
         result = Result.expired("expired_before_delivery")
-    elif item.kind not in _HANDLERS:
-        result = Result.failed("no_handler", f"no handler registered for {item.kind}")
+    elif handler is None:
+        log.error("outbox item %s kind=%s has no handler; it stays pending", item_id, item.kind)
+        result = Result.retry(NO_HANDLER, f"no handler registered for {item.kind}", BACKOFF_CAP_SECONDS)
     else:
         try:
-            result = _HANDLERS[item.kind](console, item)
+            result = handler(console, item)
         except Exception as exc:
             log.exception("outbox handler raised kind=%s item=%s; will retry", item.kind, item_id)
             result = Result.retry("handler_error", type(exc).__name__)
@@ -264,6 +349,9 @@ def deliver_due(console: Console, *, limit: int = 50) -> int:
             attempted += len(ids)
 
 
+# --------------------------------------------------------------------------- read-outs
+
+
 @dataclass(frozen=True)
 class Backlog:
     pending: int
@@ -276,10 +364,127 @@ def backlog(session: Session) -> Backlog:
         select(func.count(), func.min(OutboxItem.created_at)).where(OutboxItem.state == OUTBOX_PENDING)
     ).one()
     if oldest is not None and oldest.tzinfo is None:
-        from raxx_console.clock import as_utc
-
         oldest = as_utc(oldest)
     return Backlog(pending=count, oldest_created_at=oldest)
+
+
+@dataclass(frozen=True)
+class KindBacklog:
+    """Pending outbox items of one kind; ``retrying`` have failed at least once already."""
+
+    kind: str
+    pending: int
+    oldest_created_at: datetime
+    retrying: int
+    last_reason: str | None
+
+
+def outbox_backlog(session: Session) -> list[KindBacklog]:
+    """Pending items by kind, with the oldest one's creation time and how many are retrying."""
+    rows = session.execute(
+        select(
+            OutboxItem.kind,
+            func.count(),
+            func.min(OutboxItem.created_at),
+            func.count(OutboxItem.last_reason),
+            func.max(OutboxItem.last_reason),
+        )
+        .where(OutboxItem.state == OUTBOX_PENDING)
+        .group_by(OutboxItem.kind)
+        .order_by(OutboxItem.kind)
+    ).all()
+    return [
+        KindBacklog(kind=kind, pending=count, oldest_created_at=oldest, retrying=retrying, last_reason=reason)
+        for kind, count, oldest, retrying, reason in rows
+    ]
+
+
+def oldest_due_at(session: Session, now: datetime) -> datetime | None:
+    """The oldest pending item that is due and held by no deliverer."""
+    return session.scalar(
+        select(func.min(OutboxItem.next_attempt_at)).where(unleased(now), OutboxItem.next_attempt_at <= now)
+    )
+
+
+def failure_counts(session: Session, since: datetime | None = None) -> dict[tuple[str, str, str], int]:
+    """Outbox calls that ended without happening, by (component, kind, reason)."""
+    query = (
+        select(OutboxItem.kind, OutboxItem.last_reason, func.count())
+        .where(OutboxItem.state.in_(FAILED_STATES), OutboxItem.last_reason.is_not(None))
+        .group_by(OutboxItem.kind, OutboxItem.last_reason)
+        .order_by(OutboxItem.kind, OutboxItem.last_reason)
+    )
+    if since is not None:
+        query = query.where(OutboxItem.finished_at >= since)
+    return {
+        (component_of(kind), kind, reason): count
+        for kind, reason, count in session.execute(query).all()
+        if reason is not None
+    }
+
+
+@dataclass(frozen=True)
+class LastError:
+    """The newest failed call of a component: ongoing (an item still retrying) or finished."""
+
+    component: str
+    kind: str
+    reason: str
+    item_id: int
+    state: str
+    attempts: int
+    #: When the item ended (failed/expired); None while it is still retrying.
+    at: datetime | None
+    next_attempt_at: datetime | None
+    detail: str | None
+    #: No call of this component has succeeded since: the error is the current state of things.
+    current: bool
+
+
+def last_error(session: Session, component: str) -> LastError | None:
+    """The component's error that matters most now: a failure no success has followed (it will
+    recur: configuration, credentials), else an item still retrying (an outage, queued), else
+    the newest failure of the past."""
+    of_component = OutboxItem.kind.like(f"{component}.%")
+    with_reason = (of_component, OutboxItem.last_reason.is_not(None))
+    failed = session.scalar(
+        select(OutboxItem)
+        .where(*with_reason, OutboxItem.state.in_(FAILED_STATES))
+        .order_by(OutboxItem.finished_at.desc(), OutboxItem.id.desc())
+        .limit(1)
+    )
+    last_success = session.scalar(
+        select(func.max(OutboxItem.finished_at)).where(of_component, OutboxItem.state == OUTBOX_DONE)
+    )
+    unresolved = failed is not None and (
+        last_success is None or failed.finished_at is None or last_success <= failed.finished_at
+    )
+    retrying = None
+    if not unresolved:
+        retrying = session.scalar(
+            select(OutboxItem)
+            .where(*with_reason, OutboxItem.state == OUTBOX_PENDING)
+            .order_by(OutboxItem.next_attempt_at.desc(), OutboxItem.id.desc())
+            .limit(1)
+        )
+    item = retrying or failed
+    if item is None:
+        return None
+    return LastError(
+        component=component,
+        kind=item.kind,
+        reason=item.last_reason or "",
+        item_id=item.id,
+        state=item.state,
+        attempts=item.attempts,
+        at=item.finished_at,
+        next_attempt_at=item.next_attempt_at if retrying is not None else None,
+        detail=item.last_detail,
+        current=unresolved or retrying is not None,
+    )
+
+
+# --------------------------------------------------------------------------- waiting for work
 
 
 def wait_for_work(console: Console, timeout: float, wakeup: threading.Event) -> None:
