@@ -44,9 +44,9 @@ from raxx_console import create_app, migrate
 from raxx_console.auth import service as auth_service
 from raxx_console.auth.models import User
 from raxx_console.db import Database, normalize_url
+from raxx_console.flags.registry import INVESTIGATE_FLAG
 from raxx_console.status import service as status_service
 from raxx_console.tickets.models import Ticket
-from raxx_console.tickets.service import INVESTIGATE_FLAG
 
 LATENCY_MS = 100
 SURFACE = "api-prod"

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import select
 
 from raxx_console.alerts import alert_aggregator
-from raxx_console.alerts.emission import AUTO_RESOLVE_FLAG, AUTO_TICKET_FLAG
 from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.context import Console
+from raxx_console.flags.registry import AUTO_RESOLVE_FLAG, AUTO_TICKET_FLAG
 from raxx_console.outbox import service as outbox
 from raxx_console.outbox.models import OutboxItem
 from raxx_console.status import poller

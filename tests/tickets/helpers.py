@@ -7,13 +7,13 @@ from typing import Any
 from sqlalchemy import select
 
 from raxx_console.context import Console
+from raxx_console.flags.registry import AUTO_TICKET_FLAG, INVESTIGATE_FLAG, LINKED_TICKET_FLAG
 from raxx_console.outbox.models import OutboxItem
 from raxx_console.status import service as status_service
 from raxx_console.tickets.models import Ticket
-from raxx_console.tickets.service import ALERTS_FLAG, INVESTIGATE_FLAG, LINKED_TICKET_FLAG
 from tests.conftest import csrf_token, detached_rows
 
-__all__ = ["ALERTS_FLAG", "INVESTIGATE_FLAG", "LINKED_TICKET_FLAG"]
+__all__ = ["AUTO_TICKET_FLAG", "INVESTIGATE_FLAG", "LINKED_TICKET_FLAG"]
 
 SURFACE = "api-prod"
 OPERATOR = "operator@raxx.app"

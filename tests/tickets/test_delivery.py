@@ -15,7 +15,7 @@ from raxx_console.tickets.models import ENTRY_ALERT
 from raxx_console.tickets.service import TicketRequest, reserve
 from tests.conftest import audit_rows
 from tests.tickets.helpers import (
-    ALERTS_FLAG,
+    AUTO_TICKET_FLAG,
     INVESTIGATE_FLAG,
     SURFACE,
     click,
@@ -56,7 +56,7 @@ def methods(sandbox):
 def test_the_worker_files_an_alert_reservation_with_its_own_tags_and_audit(
     console, freescout_sandbox, caplog
 ):
-    set_flag(console, ALERTS_FLAG)
+    set_flag(console, AUTO_TICKET_FLAG)
     caplog.set_level(logging.INFO)
     ticket = reserve_alert(console)
     assert outbox.deliver_due(console) == 1
@@ -156,7 +156,7 @@ def test_a_failed_tag_call_leaves_the_ticket_standing_and_the_tags_follow(
 def test_filing_on_a_surface_with_an_open_ticket_from_the_other_entry_cross_links_both(
     console, operator, freescout_sandbox
 ):
-    set_flag(console, ALERTS_FLAG)
+    set_flag(console, AUTO_TICKET_FLAG)
     set_flag(console, INVESTIGATE_FLAG)
     set_status(console)
     alert_ticket = reserve_alert(console)
@@ -195,7 +195,7 @@ def test_a_note_waits_for_its_ticket_to_be_filed(console, freescout_sandbox, clo
 
 
 def test_an_already_settled_ticket_is_not_filed_again(console, freescout_sandbox):
-    set_flag(console, ALERTS_FLAG)
+    set_flag(console, AUTO_TICKET_FLAG)
     reserve_alert(console)
     outbox.deliver_due(console)
     freescout_sandbox.clear_requests()

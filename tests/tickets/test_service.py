@@ -11,11 +11,14 @@ from sqlalchemy import select
 
 from raxx_console.outbox import service as outbox
 from raxx_console.outbox.models import OutboxItem
+from raxx_console.status import investigation, ticket_view
 from raxx_console.status import service as status_service
+from raxx_console.status.ticket_view import Answer, answer_for
 from raxx_console.tickets import render
 from raxx_console.tickets import service as tickets_service
 from raxx_console.tickets.models import ENTRY_ALERT, ENTRY_STATUS, Ticket
-from raxx_console.tickets.service import Answer, TicketRequest, answer_for, explain, reserve
+from raxx_console.tickets.reasons import explain
+from raxx_console.tickets.service import TicketRequest, reserve
 from tests.conftest import audit_rows
 from tests.tickets.helpers import INVESTIGATE_FLAG, OPERATOR, SURFACE, items, set_flag, set_status, tickets
 
@@ -201,7 +204,7 @@ def investigate(console):
         with console.db.session() as session:
             return status_service.tile(session, console.clock, console.surfaces, SURFACE)
 
-    return tickets_service.investigate(
+    return investigation.investigate(
         console, SURFACE, "degraded", describe=describe, actor=OPERATOR, env="development"
     )
 
@@ -250,7 +253,7 @@ def test_a_click_answers_queued_for_a_reservation_that_is_already_retrying(
 
 
 def test_a_click_stops_waiting_after_a_few_seconds(console, degraded, monkeypatch):
-    monkeypatch.setattr(tickets_service, "PENDING_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(investigation, "PENDING_WAIT_SECONDS", 0.2)
     reserve_elsewhere(console)
     answer = investigate(console)
     assert (answer.queued, answer.reason) == (True, "filing_in_progress")
@@ -262,7 +265,7 @@ def test_the_recheck_after_insert_reuses_a_ticket_filed_since_the_first_look(con
     filed = add_ticket(console)
     with console.db.session() as session:
         tile = status_service.tile(session, console.clock, console.surfaces, SURFACE)
-    found = tickets_service._reserve_click(console, SURFACE, "degraded", tile, actor=OPERATOR, env="dev")
+    found = investigation._reserve_click(console, SURFACE, "degraded", tile, actor=OPERATOR, env="dev")
     assert isinstance(found, Ticket) and found.id == filed.id
     assert [t.state for t in tickets(console)] == ["filed"], "our reservation was rolled back"
     assert items(console) == []
@@ -301,8 +304,8 @@ def test_tiles_show_the_newest_reservation_and_the_open_ticket(console, clock):
     )
     with console.db.session() as session:
         since = clock.now() - timedelta(hours=1)
-        latest = tickets_service.latest_investigations(session, ["api-prod:degraded", "nope"], since)
-        linked = tickets_service.open_tickets(session, [SURFACE, "api-staging"])
+        latest = ticket_view.latest_investigations(session, ["api-prod:degraded", "nope"], since)
+        linked = ticket_view.open_tickets(session, [SURFACE, "api-staging"])
     assert list(latest) == ["api-prod:degraded"]
     assert (latest["api-prod:degraded"].ref, latest["api-prod:degraded"].state) == ("RX-00000002", "failed")
     assert "FREESCOUT_API_KEY" in latest["api-prod:degraded"].message

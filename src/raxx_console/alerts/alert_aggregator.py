@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from raxx_console.alerts.emission import (
-    AUTO_TICKET_FLAG,
     SEVERITY_RANK,
     TICKET_THRESHOLD,
     Decision,
@@ -41,6 +40,7 @@ from raxx_console.alerts.store import (
     preload_decisions,
     record_decision,
 )
+from raxx_console.flags.registry import AUTO_TICKET_FLAG
 from raxx_console.tickets.models import TICKET_FILED, TICKET_PENDING, Ticket
 
 if TYPE_CHECKING:

@@ -31,13 +31,12 @@ from typing import TYPE_CHECKING
 
 from raxx_console.alerts import filing, lifecycle
 from raxx_console.alerts.emission import (
-    AUTO_RESOLVE_FLAG,
-    AUTO_TICKET_FLAG,
     TICKET_THRESHOLD,
     Decision,
     Emission,
     at_least,
 )
+from raxx_console.flags.registry import AUTO_RESOLVE_FLAG, AUTO_TICKET_FLAG
 from raxx_console.outbox import service as outbox
 from raxx_console.outbox.kinds import CLOSE_KIND, CREATE_KIND, NOTE_KIND, REFIRE_KIND
 from raxx_console.outbox.models import OUTBOX_FAILED, OUTBOX_PENDING

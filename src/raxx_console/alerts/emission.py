@@ -23,8 +23,6 @@ Event = Literal["fire", "repeat", "severity_change", "resolve"]
 SEVERITY_RANK = {"P1": 1, "P2": 2, "P3": 3}
 #: Auto-tickets are filed at this severity and above (overview: "P2+").
 TICKET_THRESHOLD = "P2"
-AUTO_TICKET_FLAG = "FLAG_CONSOLE_ALERTS_AUTO_TICKET"
-AUTO_RESOLVE_FLAG = "FLAG_CONSOLE_ALERTS_AUTO_RESOLVE"
 
 
 def at_least(severity: str, threshold: str) -> bool:

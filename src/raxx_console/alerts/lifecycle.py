@@ -32,8 +32,6 @@ from sqlalchemy.orm import Session
 
 from raxx_console.alerts import filing
 from raxx_console.alerts.emission import (
-    AUTO_RESOLVE_FLAG,
-    AUTO_TICKET_FLAG,
     SEVERITY_RANK,
     Decision,
     Emission,
@@ -41,6 +39,7 @@ from raxx_console.alerts.emission import (
 )
 from raxx_console.alerts.models import FIRING, RESOLVED, Alert
 from raxx_console.alerts.store import lock_alert, record_decision
+from raxx_console.flags.registry import AUTO_RESOLVE_FLAG, AUTO_TICKET_FLAG
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_client import Conversation, FreeScoutClient, Outcome, Reason
 from raxx_console.outbox import service as outbox

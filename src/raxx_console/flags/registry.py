@@ -14,23 +14,29 @@ class FlagSpec:
     needs_ticketing: bool = False
 
 
+#: The ticketing flags, named here and imported wherever they are checked.
+INVESTIGATE_FLAG = "FLAG_CONSOLE_INVESTIGATE_FROM_STATUS"
+LINKED_TICKET_FLAG = "FLAG_CONSOLE_INVESTIGATE_LINKED_TICKET"
+AUTO_TICKET_FLAG = "FLAG_CONSOLE_ALERTS_AUTO_TICKET"
+AUTO_RESOLVE_FLAG = "FLAG_CONSOLE_ALERTS_AUTO_RESOLVE"
+
 FLAGS: tuple[FlagSpec, ...] = (
     FlagSpec(
-        "FLAG_CONSOLE_INVESTIGATE_FROM_STATUS",
+        INVESTIGATE_FLAG,
         "Entry point A: the Investigate button on degraded status tiles files a FreeScout ticket.",
         needs_ticketing=True,
     ),
     FlagSpec(
-        "FLAG_CONSOLE_INVESTIGATE_LINKED_TICKET",
+        LINKED_TICKET_FLAG,
         "Status tiles show the open FreeScout ticket already filed for the surface.",
     ),
     FlagSpec(
-        "FLAG_CONSOLE_ALERTS_AUTO_TICKET",
+        AUTO_TICKET_FLAG,
         "Entry point B: P2 and P1 alerts file FreeScout tickets (Slack DMs fire regardless).",
         needs_ticketing=True,
     ),
     FlagSpec(
-        "FLAG_CONSOLE_ALERTS_AUTO_RESOLVE",
+        AUTO_RESOLVE_FLAG,
         "Close an alert's FreeScout ticket automatically when the alert resolves.",
     ),
     FlagSpec(

@@ -16,9 +16,9 @@ from raxx_console.auth.access import actor, current_user, require_role, wants_js
 from raxx_console.auth.models import Role
 from raxx_console.context import console, db_session
 from raxx_console.errors import ApiError
+from raxx_console.flags.registry import INVESTIGATE_FLAG, LINKED_TICKET_FLAG
 from raxx_console.middleware.env_guard import selected_env
-from raxx_console.status import service
-from raxx_console.tickets import service as tickets
+from raxx_console.status import investigation, service
 
 bp = Blueprint("investigate", __name__)
 
@@ -46,8 +46,8 @@ def _grid_helpers() -> dict[str, Any]:
     def investigate_ui() -> dict[str, Any]:
         ctx, user = console(), current_user()
         return {
-            "investigate": ctx.flags.is_enabled(tickets.INVESTIGATE_FLAG),
-            "linked": ctx.flags.is_enabled(tickets.LINKED_TICKET_FLAG),
+            "investigate": ctx.flags.is_enabled(INVESTIGATE_FLAG),
+            "linked": ctx.flags.is_enabled(LINKED_TICKET_FLAG),
             "operator": user is not None and user.role >= Role.operator,
             "simulation_minutes": service.DEFAULT_SIMULATION_MINUTES,
             "simulation_range": service.SIMULATION_MINUTES,
@@ -60,8 +60,8 @@ def _grid_helpers() -> dict[str, Any]:
 @require_role(Role.operator)
 def investigate(surface_id: str) -> Response:
     ctx = console()
-    if not ctx.flags.is_enabled(tickets.INVESTIGATE_FLAG):
-        raise ApiError(404, "not_found", f"Investigate is turned off ({tickets.INVESTIGATE_FLAG})")
+    if not ctx.flags.is_enabled(INVESTIGATE_FLAG):
+        raise ApiError(404, "not_found", f"Investigate is turned off ({INVESTIGATE_FLAG})")
     if ctx.surfaces.get(surface_id) is None:
         raise _unknown_surface(surface_id)
     status = service.current_status(db_session(), ctx.clock, surface_id)
@@ -79,7 +79,7 @@ def investigate(surface_id: str) -> Response:
         with ctx.db.session() as session:
             return service.tile(session, ctx.clock, ctx.surfaces, surface_id)  # type: ignore[return-value]
 
-    answer = tickets.investigate(ctx, surface_id, status, describe=describe, actor=who, env=env)
+    answer = investigation.investigate(ctx, surface_id, status, describe=describe, actor=who, env=env)
     if _from_page_form():
         if answer.ticket_url and not answer.degraded:
             return _back_to_grid(f"{surface_id}: ticket #{answer.ticket_id} {answer.ticket_url}", "success")

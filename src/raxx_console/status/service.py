@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock
+from raxx_console.status import ticket_view
 from raxx_console.status.models import STATUSES, SurfaceCheck, SurfaceStatus
 from raxx_console.status.surfaces import Surface, SurfaceRegistry
-from raxx_console.tickets import service as tickets
-from raxx_console.tickets.service import TicketView
+from raxx_console.status.ticket_view import TicketView
 
 HISTORY_LENGTH = 20
 #: Statuses a tile flags for attention, and that Investigate files tickets for.
@@ -143,9 +143,9 @@ def _tile(session: Session, surface: Surface, row: SurfaceStatus | None, now: da
 
 
 def _with_tickets(session: Session, built: list[Tile], since: datetime) -> list[Tile]:
-    keys = {t.surface.id: tickets.status_key(t.surface.id, t.status) for t in built if t.needs_attention}
-    investigations = tickets.latest_investigations(session, keys.values(), since)
-    linked = tickets.open_tickets(session, [t.surface.id for t in built])
+    keys = {t.surface.id: ticket_view.status_key(t.surface.id, t.status) for t in built if t.needs_attention}
+    investigations = ticket_view.latest_investigations(session, keys.values(), since)
+    linked = ticket_view.open_tickets(session, [t.surface.id for t in built])
     return [
         replace(
             t,

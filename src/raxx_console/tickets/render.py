@@ -11,12 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
-
-if TYPE_CHECKING:
-    from raxx_console.status.service import Tile
 
 SUBJECT_MAX = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -88,42 +84,4 @@ def crosslink_note(label: str, ticket_id: int | None, ticket_url: str | None, re
         Markup("<p>A newer {} ticket was filed for the same surface: {} ({}).</p>").format(
             label, link(ticket_url, f"#{ticket_id}"), ref
         )
-    )
-
-
-def status_body(
-    tile: Tile,
-    *,
-    ref: str,
-    requested_by: str,
-    related: Sequence[RelatedTicket] = (),
-    console_url: str | None = None,
-) -> str:
-    """Entry A's body: what the tile showed when the operator clicked Investigate."""
-    surface = tile.surface
-    shown = tile.status.upper()
-    if tile.simulated:
-        shown += f" (SIMULATED test degradation until {when(tile.simulated_until)})"
-    latency = f"{tile.latency_ms} ms" if tile.latency_ms is not None else None
-    history = [
-        f"{when(check.checked_at)} {check.status}"
-        + (f" {check.latency_ms} ms" if check.latency_ms is not None else "")
-        for check in reversed(tile.history[-5:])
-    ]
-    return body(
-        f"{surface.name} ({surface.id}) is {tile.status}",
-        [
-            ("Surface", f"{surface.name} ({surface.id})"),
-            ("Status", shown),
-            ("Detail", tile.detail),
-            ("Last check", when(tile.checked_at)),
-            ("Latency", latency),
-            ("Environment", surface.target_env),
-            ("Requested by", requested_by),
-            ("Status grid", link(f"{console_url}/console/status", "open") if console_url else None),
-        ],
-        ref=ref,
-        history=history,
-        related=related,
-        footer="Filed from the Raxx Console status grid (Investigate).",
     )

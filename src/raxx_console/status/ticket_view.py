@@ -1,0 +1,134 @@
+"""Entry A's read-model: what a reservation or ticket answers to the click and shows on a tile.
+
+Reads our ``tickets`` table only (no FreeScout call), so the grid stays cheap to render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from raxx_console.tickets.models import ENTRY_STATUS, TICKET_FILED, TICKET_PENDING, Ticket
+from raxx_console.tickets.reasons import explain
+from raxx_console.tickets.service import ENTRIES, not_known_closed
+
+QUEUED_NOTE = "Queued — will file when FreeScout answers (once, within the Investigate window)."
+
+
+def status_key(surface_id: str, status: str) -> str:
+    """Entry A's dedup key: the surface and the status it showed."""
+    return f"{surface_id}:{status}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the click answers (HTTP 200 in every case: FreeScout trouble is ``degraded``)."""
+
+    ticket_id: int | None = None
+    ticket_url: str | None = None
+    idempotent: bool = False
+    degraded: bool = False
+    queued: bool = False
+    reason: str | None = None
+    message: str | None = None
+    ref: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if self.ticket_id is not None:
+            body.update(ticket_id=self.ticket_id, ticket_url=self.ticket_url, idempotent=self.idempotent)
+        body["degraded"] = self.degraded
+        if self.queued:
+            body["queued"] = True
+        for name in ("reason", "message", "ref"):
+            if getattr(self, name) is not None:
+                body[name] = getattr(self, name)
+        return body
+
+
+def answer_for(ticket: Ticket, *, idempotent: bool) -> Answer:
+    """The answer a reservation's current state gives: its ticket, queued, or why not."""
+    if ticket.state == TICKET_FILED:
+        return Answer(ticket.ticket_id, ticket.ticket_url, idempotent=idempotent, ref=ticket.ref)
+    reason = ticket.last_reason or ("filing_in_progress" if ticket.state == TICKET_PENDING else ticket.state)
+    message = explain(reason, entry=ticket.entry, detail=ticket.last_detail)
+    if ticket.state == TICKET_PENDING:
+        if reason != "filing_in_progress":
+            message = f"{QUEUED_NOTE} {message}"
+        return Answer(degraded=True, queued=True, reason=reason, message=message, ref=ticket.ref)
+    return Answer(degraded=True, reason=reason, message=message, ref=ticket.ref)
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A reservation or ticket as a tile shows it: ``queued``, the link, or the reason."""
+
+    entry: str
+    state: str
+    ref: str
+    ticket_id: int | None
+    ticket_url: str | None
+    reason: str | None
+    message: str | None
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketView:
+        shown = "queued" if ticket.state == TICKET_PENDING else ticket.state
+        answer = answer_for(ticket, idempotent=False)
+        return cls(
+            entry=ENTRIES[ticket.entry].label,
+            state=shown,
+            ref=ticket.ref,
+            ticket_id=ticket.ticket_id,
+            ticket_url=ticket.ticket_url,
+            reason=answer.reason,
+            message=answer.message,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entry": self.entry,
+            "state": self.state,
+            "ref": self.ref,
+            "ticket_id": self.ticket_id,
+            "ticket_url": self.ticket_url,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
+def latest_investigations(session: Session, keys: Iterable[str], since: datetime) -> dict[str, TicketView]:
+    """Per entry-A key, the newest reservation made since ``since`` (any state). No FreeScout call."""
+    wanted = list(keys)
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(Ticket)
+        .where(Ticket.entry == ENTRY_STATUS, Ticket.dedup_key.in_(wanted), Ticket.created_at >= since)
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    )
+    latest: dict[str, TicketView] = {}
+    for ticket in rows:
+        latest.setdefault(ticket.dedup_key, TicketView.of(ticket))
+    return latest
+
+
+def open_tickets(session: Session, surface_ids: Iterable[str]) -> dict[str, TicketView]:
+    """Per surface, its newest filed ticket (either entry) not known to be closed. Our table only."""
+    wanted = list(surface_ids)
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(Ticket)
+        .where(Ticket.surface_id.in_(wanted), Ticket.state == TICKET_FILED, not_known_closed())
+        .order_by(Ticket.filed_at.desc(), Ticket.id.desc())
+    )
+    found: dict[str, TicketView] = {}
+    for ticket in rows:
+        found.setdefault(ticket.surface_id or "", TicketView.of(ticket))
+    return found
