@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, overload
 
 
 class Clock(Protocol):
@@ -40,3 +40,12 @@ class ManualClock:
 def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; every one we store is UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@overload
+def iso(value: datetime) -> str: ...
+@overload
+def iso(value: datetime | None) -> str | None: ...
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 with a ``Z``, as every JSON route and API answer of the console writes times."""
+    return as_utc(value).isoformat().replace("+00:00", "Z") if value else None

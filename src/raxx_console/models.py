@@ -1,6 +1,6 @@
 """Every model, imported in one place so Alembic and ``Base.metadata`` see the whole schema."""
 
-from raxx_console.alerts.models import Alert, AlertDecision, WorkerHeartbeat
+from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.audit.models import AuditLog
 from raxx_console.auth.models import ApiToken, User
 from raxx_console.customers.models import Customer
@@ -9,6 +9,7 @@ from raxx_console.flags.models import FlagOverride
 from raxx_console.outbox.models import OutboxItem
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
 from raxx_console.tickets.models import Ticket
+from raxx_console.worker import WorkerHeartbeat
 
 __all__ = [
     "Alert",

@@ -12,9 +12,15 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, String
+from sqlalchemy.orm import Mapped, mapped_column
 
 from raxx_console.config import Settings
 from raxx_console.context import Console
+from raxx_console.db import Base, JSONDocument
 
 log = logging.getLogger("raxx_console.worker")
 
@@ -77,3 +83,17 @@ class Worker:
             event.set()
         for thread in self._threads:
             thread.join(timeout)
+
+
+class WorkerHeartbeat(Base):
+    """A background component's liveness for the health panel (the status_poller's leader and cycle)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    #: ``host:pid`` of the process doing the work.
+    holder: Mapped[str] = mapped_column(String(255), nullable=False)
+    since: Mapped[datetime] = mapped_column(nullable=False)
+    last_cycle_at: Mapped[datetime | None] = mapped_column()
+    last_cycle_seconds: Mapped[float | None] = mapped_column(Float)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from raxx_console.alerts.models import WorkerHeartbeat
 from raxx_console.audit import service as audit
 from raxx_console.outbox import service as outbox
+from raxx_console.worker import WorkerHeartbeat
 
 ALL_PREREQS = {
     "FREESCOUT_API_URL": "http://127.0.0.1:9",

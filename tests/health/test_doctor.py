@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from raxx_console.alerts.models import WorkerHeartbeat
 from raxx_console.cli import main
 from raxx_console.sandbox.freescout import create_freescout_sandbox
 from raxx_console.sandbox.server import BackgroundServer
 from raxx_console.sandbox.slack import create_slack_sandbox
+from raxx_console.worker import WorkerHeartbeat
 from tests.conftest import csrf_token
 
 API_KEY = "sentinel-doctor-fs-key-61c2"

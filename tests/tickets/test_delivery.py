@@ -168,7 +168,7 @@ def test_filing_on_a_surface_with_an_open_ticket_from_the_other_entry_cross_link
     body = investigate_conversation.threads[-1].body
     assert f"conversation/{alert_conversation.id}" in body and alert_ticket.ref in body, "the body names it"
     [note_item] = items(console, "freescout.note")
-    assert note_item.ticket_id == alert_ticket.id
+    assert note_item.ticket_pk == alert_ticket.id
     outbox.deliver_due(console)
     notes = [t for t in freescout_sandbox.conversations()[0].threads if t.type == "note"]
     assert len(notes) == 1
@@ -185,7 +185,7 @@ def test_a_note_waits_for_its_ticket_to_be_filed(console, freescout_sandbox, clo
             clock,
             kind="freescout.note",
             dedup_key="n1",
-            ticket_id=ticket.id,
+            ticket_pk=ticket.id,
             payload={"text": "<p>hi</p>"},
         )
     [note] = items(console, "freescout.note")

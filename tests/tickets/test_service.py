@@ -108,7 +108,7 @@ def test_a_reservation_carries_its_ref_tags_body_and_a_create_item(console):
             "pending",
             console.settings.FREESCOUT_OPERATIONS_MAILBOX_ID,
         )
-        assert (item.kind, item.ticket_id, item.payload) == (
+        assert (item.kind, item.ticket_pk, item.payload) == (
             "freescout.create",
             ticket.id,
             {"selected_env": "staging"},

@@ -174,7 +174,7 @@ def emit_batch(console: Console, session: Session, emissions: list[dict[str, Any
     alerts, inserted = lock_alerts(
         session, [alert_id for alert_id, _ in identities], [new_rows[k] for k in sorted(new_rows)]
     )
-    ticket_ids = [a.ticket_id for a in alerts.values() if a.ticket_id is not None]
+    ticket_ids = [a.ticket_pk for a in alerts.values() if a.ticket_pk is not None]
     # Held for the batch: the identity map is weak, and the hooks' ``session.get`` must hit it.
     tickets = list(session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))) if ticket_ids else []
     hooks = [AGGREGATOR, *(hook.name for hook in HOOKS)]
@@ -253,9 +253,9 @@ def _quiet_repeat(console: Console, session: Session, alert: Alert, now: datetim
             return False
     if not at_least(alert.severity, TICKET_THRESHOLD) or not batch.auto_ticket:
         return True
-    if alert.ticket_id is None or alert.ticket_lifetime != alert.lifetime:
+    if alert.ticket_pk is None or alert.ticket_lifetime != alert.lifetime:
         return False
-    ticket = session.get(Ticket, alert.ticket_id)  # preloaded: no query
+    ticket = session.get(Ticket, alert.ticket_pk)  # preloaded: no query
     return ticket is not None and ticket.state in (TICKET_FILED, TICKET_PENDING)
 
 

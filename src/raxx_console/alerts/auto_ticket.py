@@ -1,6 +1,6 @@
 """The auto-ticket hook (entry B): one FreeScout ticket per alert lifetime, at P2+, while the flag is on.
 
-The durable ``alert_key → ticket`` mapping is the alert row itself (``ticket_id`` and the
+The durable ``alert_key → ticket`` mapping is the alert row itself (``ticket_pk`` and the
 ``ticket_lifetime`` it serves), read under the row lock, so restarts and extra workers never
 file twice (incident runbook FM1). An in-process cache sits in front of the Ticket lookup for
 the common case — a repeat of a firing alert whose ticket is filed — and is only trusted when it
@@ -142,19 +142,19 @@ def auto_ticket_hook(emission: Emission) -> Decision | None:
 def _lookup(emission: Emission) -> CachedTicket | Ticket | None:
     """The alert's current Ticket: from the cache when it agrees with the locked row, else the DB."""
     alert = emission.alert
-    if alert.ticket_id is None:
+    if alert.ticket_pk is None:
         return None
     cache = ticket_cache(emission.console)
     cached = cache.get(alert.alert_key)
     if (
         cached is not None
-        and cached.ticket_pk == alert.ticket_id
+        and cached.ticket_pk == alert.ticket_pk
         and cached.lifetime == alert.lifetime == alert.ticket_lifetime
     ):
         log.info("auto_ticket cache hit alert_key=%s ticket_id=%s", alert.alert_key, cached.ticket_id)
         return cached
     log.info("auto_ticket cache miss alert_key=%s", alert.alert_key)
-    ticket = emission.session.get(Ticket, alert.ticket_id)
+    ticket = emission.session.get(Ticket, alert.ticket_pk)
     if ticket is not None and ticket.state == TICKET_FILED and alert.ticket_lifetime == alert.lifetime:
         cache.put(alert.alert_key, CachedTicket(ticket.id, alert.lifetime, ticket.ticket_id))
     return ticket
@@ -187,7 +187,7 @@ def _queue_severity_note(emission: Emission, ticket_pk: int) -> None:
         emission.console.clock,
         kind=NOTE_KIND,
         dedup_key=f"severity:{alert.alert_key}:{alert.lifetime}:{alert.emit_count}",
-        ticket_id=ticket_pk,
+        ticket_pk=ticket_pk,
         payload={"text": lifecycle.severity_note(emission)},
     )
 
@@ -218,7 +218,7 @@ def _refire(emission: Emission, previous: Ticket) -> Decision:
         emission.console.clock,
         kind=REFIRE_KIND,
         dedup_key=key,
-        ticket_id=previous.id,
+        ticket_pk=previous.id,
         payload={
             "alert_key": alert.alert_key,
             "lifetime": alert.lifetime,
@@ -236,7 +236,7 @@ def _refire(emission: Emission, previous: Ticket) -> Decision:
 def _on_resolve(emission: Emission) -> Decision | None:
     alert, session, now = emission.alert, emission.session, emission.now
     ticket_cache(emission.console).drop(alert.alert_key)
-    if alert.ticket_id is None:
+    if alert.ticket_pk is None:
         return None
     if alert.ticket_lifetime != alert.lifetime:
         cancelled = outbox.cancel_pending(
@@ -251,7 +251,7 @@ def _on_resolve(emission: Emission) -> Decision | None:
             if cancelled
             else None
         )
-    ticket = session.get(Ticket, alert.ticket_id)
+    ticket = session.get(Ticket, alert.ticket_pk)
     if ticket is None or ticket.state not in (TICKET_PENDING, TICKET_FILED):
         return None
     if ticket.state == TICKET_PENDING and outbox.cancel_pending(

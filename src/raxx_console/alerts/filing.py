@@ -79,7 +79,7 @@ def file_ticket(session: Session, console: Console, alert: Alert, why: str) -> D
             break
     else:
         raise RuntimeError(f"could not reserve a ticket for {alert.alert_key}")
-    alert.ticket_id, alert.ticket_lifetime = ticket.id, alert.lifetime
+    alert.ticket_pk, alert.ticket_lifetime = ticket.id, alert.lifetime
     if reservation is None:
         return Decision(
             "ticket_pending", f"{why}: adopted reservation {ticket.ref} already in flight", ticket.id

@@ -97,7 +97,7 @@ def queue_resolution(emission: Emission, ticket: Ticket, *, close: bool) -> None
         emission.console.clock,
         kind=CLOSE_KIND if close else RECOVERY_NOTE_KIND,
         dedup_key=f"{ticket.id}:{alert.alert_key}:{alert.lifetime}",
-        ticket_id=ticket.id,
+        ticket_pk=ticket.id,
         payload={
             "text": note_html(alert, _resolution_text(alert, emission.now), "resolved"),
             "marker": _marker(alert.alert_key, alert.lifetime, "resolved"),
@@ -135,7 +135,7 @@ def surface_recovery_hook(emission: Emission) -> Decision | None:
             emission.console.clock,
             kind=RECOVERY_NOTE_KIND,
             dedup_key=f"{ticket.id}:{alert.alert_key}:{alert.lifetime}",
-            ticket_id=ticket.id,
+            ticket_pk=ticket.id,
             payload={
                 "text": note_html(alert, text, "surface recovered"),
                 "marker": _marker(alert.alert_key, alert.lifetime, "surface recovered"),
@@ -158,7 +158,7 @@ def _failure(outcome: Outcome[object]) -> Result:
 def _filed_ticket(console: Console, item: OutboxItem) -> Ticket | Result:
     """The item's Ticket once filed; a Result when it is still being filed or never will be."""
     with console.db.session() as session:
-        ticket = session.get(Ticket, item.ticket_id) if item.ticket_id is not None else None
+        ticket = session.get(Ticket, item.ticket_pk) if item.ticket_pk is not None else None
         if ticket is not None:
             session.expunge(ticket)
     if ticket is None:
@@ -299,7 +299,7 @@ def deliver_refire(console: Console, item: OutboxItem) -> Result:
         return Result.cancelled("alert_resolved", "the alert resolved before the re-fire check ran")
     if not console.flags.is_enabled(AUTO_TICKET_FLAG):
         return Result.cancelled("flag_off", f"{AUTO_TICKET_FLAG} is off")
-    if item.ticket_id is not None and _close_in_flight(console, item.ticket_id):
+    if item.ticket_pk is not None and _close_in_flight(console, item.ticket_pk):
         return Result.retry("close_in_flight", "the last lifetime's close is being delivered", WAIT_SECONDS)
     found = _read_ticket(console, item)
     if isinstance(found, Result):

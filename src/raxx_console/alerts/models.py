@@ -3,7 +3,7 @@
 An ``Alert`` is keyed by ``alert_id = sha256(source \\x00 check)``: it never changes with severity
 or time, so every emission of a persistent alert lands on the same row, and the row (not an
 in-process cache) is the durable ``alert_key → ticket`` mapping the incident runbook asks for.
-``lifetime`` counts fire → resolve cycles; ``ticket_id`` is the Ticket serving the current (or
+``lifetime`` counts fire → resolve cycles; ``ticket_pk`` is the Ticket serving the current (or
 last) lifetime and ``ticket_lifetime`` the lifetime it was confirmed for.
 
 An ``AlertDecision`` answers "why no ticket? why two?": what each hook decided on an emission,
@@ -14,9 +14,8 @@ and why. Consecutive identical decisions (a repeat every poll) are folded into o
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from raxx_console.db import Base, BigId, JSONDocument
@@ -51,7 +50,7 @@ class Alert(Base):
     last_emit_at: Mapped[datetime] = mapped_column(nullable=False)
     #: Emissions in the current lifetime (repeats included).
     emit_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    ticket_pk: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     ticket_lifetime: Mapped[int | None] = mapped_column(Integer)
     #: Slack bookkeeping: the last DM event (fire, change, resolve, reminder) and a sequence for dedup keys.
     slack_notified_at: Mapped[datetime | None] = mapped_column()
@@ -79,17 +78,3 @@ class AlertDecision(Base):
     created_at: Mapped[datetime] = mapped_column(nullable=False)
     last_at: Mapped[datetime] = mapped_column(nullable=False)
     count: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-
-
-class WorkerHeartbeat(Base):
-    """A background component's liveness for the health panel (the status_poller's leader and cycle)."""
-
-    __tablename__ = "worker_heartbeats"
-
-    name: Mapped[str] = mapped_column(String(60), primary_key=True)
-    #: ``host:pid`` of the process doing the work.
-    holder: Mapped[str] = mapped_column(String(255), nullable=False)
-    since: Mapped[datetime] = mapped_column(nullable=False)
-    last_cycle_at: Mapped[datetime | None] = mapped_column()
-    last_cycle_seconds: Mapped[float | None] = mapped_column(Float)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from raxx_console.alerts.emission import Decision, Event
 from raxx_console.alerts.models import Alert, AlertDecision
+from raxx_console.clock import iso
 from raxx_console.tickets.models import ENTRY_ALERT, Ticket
 
 
@@ -175,7 +176,7 @@ class AlertView:
 
     @property
     def current_ticket(self) -> Ticket | None:
-        return next((t for t in self.tickets if t.id == self.alert.ticket_id), None)
+        return next((t for t in self.tickets if t.id == self.alert.ticket_pk), None)
 
     def to_json(self) -> dict[str, Any]:
         alert = self.alert
@@ -200,11 +201,6 @@ class AlertView:
             "tickets": [_ticket_json(t) for t in self.tickets],
             "decisions": [_decision_json(d) for d in self.decisions],
         }
-
-
-def iso(value: datetime | None) -> str | None:
-    """UTC ISO 8601 with a ``Z``, as the console's JSON routes write times."""
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def _ticket_json(ticket: Ticket | None) -> dict[str, Any] | None:

@@ -8,7 +8,6 @@ state-changing request must carry the CSRF token.
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -17,18 +16,15 @@ from flask import abort, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
 
+from raxx_console.auth.cf_access import user_from_cf_access
 from raxx_console.auth.models import ApiToken, Role, User
+from raxx_console.auth.service import hash_token
 from raxx_console.context import console, db_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 csrf = CSRFProtect()
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
-
-
-def hash_token(token: str) -> str:
-    """API tokens are 256-bit random strings, so a plain SHA-256 is a sound way to store them."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def wants_json() -> bool:
@@ -68,8 +64,6 @@ def load_identity() -> None:
             abort(401, description="invalid or revoked API token")
         g.user, g.auth_method = user, "token"
         return
-    from raxx_console.auth.cf_access import user_from_cf_access
-
     user = user_from_cf_access()
     if user is not None:
         g.user, g.auth_method = user, "cf_access"

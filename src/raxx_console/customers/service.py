@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
-from raxx_console.clock import Clock
+from raxx_console.clock import Clock, iso
 from raxx_console.config import Settings
 from raxx_console.customers.models import Customer
 from raxx_console.integrations.freescout_client import (
@@ -257,7 +257,7 @@ class TicketRow:
     url: str
 
     def to_json(self) -> dict[str, Any]:
-        updated = self.updated_at.isoformat().replace("+00:00", "Z") if self.updated_at else None
+        updated = iso(self.updated_at)
         return {
             "id": self.id,
             "number": self.number,

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request
 
 from raxx_console.auth.access import require_role
 from raxx_console.auth.models import Role
+from raxx_console.clock import iso
 from raxx_console.context import console, db_session
 from raxx_console.customers import service
 from raxx_console.customers.models import Customer
@@ -72,7 +73,7 @@ def tickets_json(customer_id: int) -> Response:
         degraded=False,
         available=True,
         mailbox_id=result.mailbox_id,
-        recent_since=result.since.isoformat().replace("+00:00", "Z") if result.since else None,
+        recent_since=iso(result.since),
         truncated=result.truncated,
         open=[row.to_json() for row in result.open],
         recent=[row.to_json() for row in result.recent],

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
-from raxx_console.clock import Clock
+from raxx_console.clock import Clock, iso
 from raxx_console.config import Settings
 from raxx_console.db import Database
 from raxx_console.flags.models import FlagOverride
@@ -80,7 +80,7 @@ class Resolution:
             "pinned_by_env": self.pinned,
             "needs_ticketing": self.spec.needs_ticketing,
             "updated_by": self.updated_by,
-            "updated_at": self.updated_at.isoformat().replace("+00:00", "Z") if self.updated_at else None,
+            "updated_at": iso(self.updated_at),
         }
 
     def audit_state(self) -> dict[str, Any]:

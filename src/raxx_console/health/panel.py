@@ -22,8 +22,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from raxx_console.alerts.hooks import registered_hooks
-from raxx_console.alerts.models import WorkerHeartbeat
 from raxx_console.audit.models import AuditLog
+from raxx_console.clock import iso
 from raxx_console.context import Console
 from raxx_console.flags.registry import FLAGS
 from raxx_console.health.prereqs import ticketing_prereqs_missing
@@ -44,6 +44,7 @@ from raxx_console.status import poller
 from raxx_console.status.models import SurfaceStatus
 from raxx_console.status.service import effective_status
 from raxx_console.tickets.service import ENTRIES
+from raxx_console.worker import WorkerHeartbeat
 
 #: The audit actions that record a filing, by entry point (overview, "Audit trail").
 FILED_ACTIONS = {entry: spec.audit_action for entry, spec in ENTRIES.items()}
@@ -73,11 +74,6 @@ _REASON_WORDS = {
     "slack_not_configured": "The DM sender found Slack not configured {ago} (slack_not_configured).",
     "slack_rejected": "Slack rejected a DM {ago} (slack_rejected).",
 }
-
-
-def iso(value: datetime | None) -> str | None:
-    """UTC ISO 8601 with a ``Z``, as every JSON route of the console writes times."""
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def ago(now: datetime, when: datetime) -> str:

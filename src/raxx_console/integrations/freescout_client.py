@@ -56,6 +56,8 @@ from raxx_console.integrations._cf_access import cf_access_tickets_headers
 logger = logging.getLogger("raxx_console.freescout_client")
 
 T = TypeVar("T")
+#: Outcome is read-only, so an Outcome[Conversation] is an Outcome[object].
+T_co = TypeVar("T_co", covariant=True)
 
 ALL_STATUSES = "active,pending,closed,spam"
 OPEN_STATUSES = frozenset({"active", "pending"})
@@ -90,7 +92,7 @@ FREESCOUT_UNEXPECTED_RESPONSE = Reason.UNEXPECTED
 
 
 @dataclass(frozen=True)
-class ApiError:
+class FieldError:
     """One entry of FreeScout's ``_embedded.errors`` (a 400's field path and message)."""
 
     path: str
@@ -98,7 +100,7 @@ class ApiError:
 
 
 @dataclass(frozen=True)
-class Outcome(Generic[T]):
+class Outcome(Generic[T_co]):
     """A value, or a reason it could not be had. Never an exception for HTTP trouble.
 
     ``uncertain`` is only ever set on POSTs: the request may have reached FreeScout (read
@@ -107,10 +109,10 @@ class Outcome(Generic[T]):
     means FreeScout certainly did not act (connect error, 503, any 4xx).
     """
 
-    value: T | None = None
+    value: T_co | None = None
     reason: Reason | None = None
     status_code: int | None = None
-    errors: tuple[ApiError, ...] = ()
+    errors: tuple[FieldError, ...] = ()
     uncertain: bool = False
     missing: tuple[str, ...] = ()
     detail: str = ""
@@ -124,7 +126,7 @@ class Outcome(Generic[T]):
         """Only an unavailable FreeScout is worth queueing for a later retry."""
         return self.reason is Reason.UNAVAILABLE
 
-    def unwrap(self) -> T:
+    def unwrap(self) -> T_co:
         """The value of a successful outcome; a programming error on a failed one."""
         if self.reason is not None:
             raise ValueError(f"outcome failed: {self.reason}")
@@ -469,10 +471,10 @@ def _clean(text: object, limit: int = 160) -> str:
     return flat[:limit]
 
 
-def _errors(body: object) -> tuple[ApiError, ...]:
+def _errors(body: object) -> tuple[FieldError, ...]:
     raw = _embedded_list(body, "errors") or []
     return tuple(
-        ApiError(path=_clean(item.get("path") or ""), message=_clean(item.get("message") or ""))
+        FieldError(path=_clean(item.get("path") or ""), message=_clean(item.get("message") or ""))
         for item in raw
     )
 
@@ -570,7 +572,7 @@ class FreeScoutClient:
         reason: Reason,
         *,
         status: int | None = None,
-        errors: tuple[ApiError, ...] = (),
+        errors: tuple[FieldError, ...] = (),
         uncertain: bool = False,
         missing: Sequence[str] = (),
         detail: str = "",

@@ -41,7 +41,7 @@ class OutboxItem(Base):
     kind: Mapped[str] = mapped_column(String(40), nullable=False)
     dedup_key: Mapped[str] = mapped_column(String(200), nullable=False)
     #: Our ``tickets`` row the call is about (not FreeScout's conversation id).
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    ticket_pk: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)
     state: Mapped[str] = mapped_column(String(12), nullable=False, default=OUTBOX_PENDING)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

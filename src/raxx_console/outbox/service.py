@@ -137,7 +137,7 @@ def enqueue(
     kind: str,
     dedup_key: str,
     payload: dict[str, Any] | None = None,
-    ticket_id: int | None = None,
+    ticket_pk: int | None = None,
     due_at: datetime | None = None,
     expires_at: datetime | None = None,
     lease_for: float | None = None,
@@ -151,7 +151,7 @@ def enqueue(
     item = OutboxItem(
         kind=kind,
         dedup_key=dedup_key[:200],
-        ticket_id=ticket_id,
+        ticket_pk=ticket_pk,
         payload=dict(payload or {}),
         state=OUTBOX_PENDING,
         attempts=1 if lease_for else 0,
@@ -234,7 +234,7 @@ def cancel_pending(
     """
     query = update(OutboxItem).where(OutboxItem.kind == kind, unleased(now))
     if ticket_pk is not None:
-        query = query.where(OutboxItem.ticket_id == ticket_pk)
+        query = query.where(OutboxItem.ticket_pk == ticket_pk)
     if dedup_key is not None:
         query = query.where(OutboxItem.dedup_key == dedup_key)
     result = session.execute(
@@ -263,7 +263,7 @@ def in_flight(session: Session, kind: str, ticket_pk: int, now: datetime) -> boo
     held = session.scalar(
         select(OutboxItem.id).where(
             OutboxItem.kind == kind,
-            OutboxItem.ticket_id == ticket_pk,
+            OutboxItem.ticket_pk == ticket_pk,
             OutboxItem.state == OUTBOX_PENDING,
             OutboxItem.lease_until > now,
         )

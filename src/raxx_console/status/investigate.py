@@ -14,6 +14,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, request, url_fo
 
 from raxx_console.auth.access import actor, current_user, require_role, wants_json
 from raxx_console.auth.models import Role
+from raxx_console.clock import iso
 from raxx_console.context import console, db_session
 from raxx_console.errors import ApiError
 from raxx_console.flags.registry import INVESTIGATE_FLAG, LINKED_TICKET_FLAG
@@ -128,7 +129,7 @@ def simulate(surface_id: str) -> Response:
             "surface_id": surface_id,
             "status": status,
             "simulated": True,
-            "simulated_until": until.isoformat().replace("+00:00", "Z") if until else None,
+            "simulated_until": iso(until),
         }
     )
 

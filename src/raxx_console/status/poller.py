@@ -33,15 +33,15 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from raxx_console.alerts import alert_aggregator
-from raxx_console.alerts.models import FIRING, RESOLVED, WorkerHeartbeat
-from raxx_console.alerts.store import iso
+from raxx_console.alerts.models import FIRING, RESOLVED
+from raxx_console.clock import iso
 from raxx_console.context import Console
 from raxx_console.status.hysteresis import HysteresisState, step
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
 from raxx_console.status.probe import ProbeResult, run_probe_cycle
 from raxx_console.status.service import get_or_create_row
 from raxx_console.status.surfaces import Surface
-from raxx_console.worker import PeriodicJob
+from raxx_console.worker import PeriodicJob, WorkerHeartbeat
 
 log = logging.getLogger("raxx_console.status_poller")
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
-from raxx_console.clock import Clock
+from raxx_console.clock import Clock, iso
 from raxx_console.status import ticket_view
 from raxx_console.status.models import STATUSES, SurfaceCheck, SurfaceStatus
 from raxx_console.status.surfaces import Surface, SurfaceRegistry
@@ -67,22 +67,18 @@ class Tile:
             "status": self.status,
             "probed_status": self.probed_status,
             "simulated": self.simulated,
-            "simulated_until": _iso(self.simulated_until),
-            "checked_at": _iso(self.checked_at),
+            "simulated_until": iso(self.simulated_until),
+            "checked_at": iso(self.checked_at),
             "latency_ms": self.latency_ms,
             "detail": self.detail,
             "target_env": self.surface.target_env,
             "history": [
-                {"checked_at": _iso(c.checked_at), "status": c.status, "latency_ms": c.latency_ms}
+                {"checked_at": iso(c.checked_at), "status": c.status, "latency_ms": c.latency_ms}
                 for c in self.history
             ],
             "investigation": self.investigation.to_json() if self.investigation else None,
             "linked_ticket": self.linked_ticket.to_json() if self.linked_ticket else None,
         }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def effective_status(row: SurfaceStatus | None, now: datetime) -> tuple[str, bool]:
@@ -232,7 +228,7 @@ def simulate(
             "surface_id": surface_id,
             "status": status,
             "minutes": minutes,
-            "until": until.isoformat().replace("+00:00", "Z"),
+            "until": iso(until),
         },
     )
     return row

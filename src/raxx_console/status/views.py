@@ -6,6 +6,7 @@ from flask import Blueprint, Response, jsonify, render_template
 
 from raxx_console.auth.access import require_role
 from raxx_console.auth.models import Role
+from raxx_console.clock import iso
 from raxx_console.context import console, db_session
 from raxx_console.status import service
 
@@ -33,6 +34,6 @@ def grid_json() -> Response:
     return jsonify(
         {
             "surfaces": [tile.to_json() for tile in tiles],
-            "generated_at": ctx.clock.now().isoformat().replace("+00:00", "Z"),
+            "generated_at": iso(ctx.clock.now()),
         }
     )

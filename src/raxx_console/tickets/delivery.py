@@ -85,7 +85,7 @@ def _describe(outcome: Outcome[object]) -> str:
 
 def deliver_create(console: Console, item: OutboxItem) -> Result:
     """File a reserved ticket: flag re-check, reconcile after an uncertain try, create, settle."""
-    ticket = _ticket(console, item.ticket_id)
+    ticket = _ticket(console, item.ticket_pk)
     if ticket is None:
         return Result.cancelled("ticket_gone")
     if ticket.state != TICKET_PENDING:
@@ -213,7 +213,7 @@ def _file(
                 clock,
                 kind=TAGS_KIND,
                 dedup_key=f"tags:{row.id}",
-                ticket_id=row.id,
+                ticket_pk=row.id,
                 expires_at=now + TAGS_RETRY_FOR,
             )
         note = render.crosslink_note(spec.label, row.ticket_id, row.ticket_url, row.ref)
@@ -223,7 +223,7 @@ def _file(
                 clock,
                 kind=NOTE_KIND,
                 dedup_key=f"crosslink:{row.id}:{older.id}",
-                ticket_id=older.id,
+                ticket_pk=older.id,
                 payload={"text": note},
             )
     log.info(
@@ -239,7 +239,7 @@ def _file(
 
 def deliver_tags(console: Console, item: OutboxItem) -> Result:
     """Tags a create could not apply: read, merge, write; retried until they stand."""
-    ticket = _ticket(console, item.ticket_id)
+    ticket = _ticket(console, item.ticket_pk)
     if ticket is None or ticket.state != TICKET_FILED or ticket.ticket_id is None:
         return Result.cancelled("ticket_not_filed")
     if ticket.tags_applied:
@@ -259,7 +259,7 @@ def deliver_tags(console: Console, item: OutboxItem) -> Result:
 
 def deliver_note(console: Console, item: OutboxItem) -> Result:
     """An internal note (payload ``text``, HTML) on the item's Ticket, once that Ticket is filed."""
-    ticket = _ticket(console, item.ticket_id)
+    ticket = _ticket(console, item.ticket_pk)
     if ticket is None:
         return Result.cancelled("ticket_gone")
     if ticket.state == TICKET_PENDING:

@@ -198,7 +198,7 @@ def reserve(
         clock,
         kind=CREATE_KIND,
         dedup_key=f"ticket:{ticket.id}",
-        ticket_id=ticket.id,
+        ticket_pk=ticket.id,
         payload={"selected_env": request.selected_env},
         lease_for=lease_for,
     )
