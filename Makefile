@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff check --fix src tests bench

@@ -13,7 +13,7 @@ import secrets
 import signal
 import sys
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -34,7 +34,7 @@ COMMAND_MODULES = (
 )
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``message`` to stderr and exit with ``code``."""
     click.echo(f"error: {message}", err=True)
     sys.exit(code)

@@ -27,7 +27,7 @@ JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in Python on both backends (SQLite keeps naive UTC text)."""
 
     impl = DateTime(timezone=True)

@@ -281,8 +281,8 @@ def deliver_close(console: Console, item: OutboxItem) -> Result:
         locked = lock_alert(session, alert.alert_id)  # the alert first: the order emit takes its locks in
         _update_ticket(session, ticket.id, "closed", now, auto_closed_at=now)
         if locked is not None:
-            closed = Decision("closed", f"ticket #{ticket.ticket_id} closed", ticket.id)
-            record_decision(session, now, locked, HOOK, "resolve", closed)
+            decision = Decision("closed", f"ticket #{ticket.ticket_id} closed", ticket.id)
+            record_decision(session, now, locked, HOOK, "resolve", decision)
     return Result.done(f"closed #{ticket.ticket_id}")
 
 

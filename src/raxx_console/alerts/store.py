@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -53,7 +53,7 @@ def lock_alerts(
     inserted: set[str] = set()
     if new_rows:
         insert = sqlite_insert if sqlite else pg_insert
-        table = Alert.__table__
+        table = cast(Table, Alert.__table__)
         statement = (
             insert(table).on_conflict_do_nothing(index_elements=["alert_id"]).returning(table.c.alert_id)
         )

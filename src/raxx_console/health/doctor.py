@@ -28,6 +28,7 @@ from raxx_console.integrations.freescout_client import (
     Reason,
 )
 from raxx_console.integrations.slack import SlackNotifier
+from raxx_console.outbox.service import failure_counts
 
 Verdict = Literal["ok", "warn", "FAIL"]
 #: Step 5 looks this far back for FreeScout failures.
@@ -388,7 +389,7 @@ def run_checks(console: Console) -> list[CheckResult]:
     """Every step, in the runbook's order (Step 0 → 5), then flags, outbox and poller."""
     with console.db.session() as session:
         snapshot = panel.collect(console, session)
-        recent = panel.failure_counts(session, since=snapshot.generated_at - RECENT_ERRORS)
+        recent = failure_counts(session, since=snapshot.generated_at - RECENT_ERRORS)
     fs = probe_freescout(console.settings)
     return [
         step_0(snapshot),

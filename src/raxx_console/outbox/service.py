@@ -185,7 +185,7 @@ def unleased(now: datetime) -> ColumnElement[bool]:
 def backoff_seconds(attempts: int) -> float:
     """Capped exponential backoff with jitter: 5 s, 10 s, 20 s … at most 5 min."""
     delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
-    return delay * random.uniform(0.8, 1.0)
+    return float(delay * random.uniform(0.8, 1.0))
 
 
 def claim(session: Session, clock: Clock, item_id: int) -> bool:

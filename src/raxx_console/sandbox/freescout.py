@@ -98,7 +98,8 @@ def _parse_date(value: object) -> datetime | None:
     if not match:
         return None
     try:
-        return datetime(*(int(part) for part in match.groups()[:6]), tzinfo=UTC)
+        year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         return None
 
@@ -357,6 +358,8 @@ class FreeScoutSandboxState:
                     self._validate_thread(thread, f"threads.{index}", errors)
             if errors:
                 raise _validation(errors)
+            assert isinstance(subject, str) and isinstance(customer_spec, dict) and isinstance(threads, list)
+            assert isinstance(conv_type, str)
             mailbox = self.mailboxes.get(_int(mailbox_id) or -1)
             if mailbox is None:
                 raise _validation([_err("mailboxId", "Mailbox not found")])
@@ -423,8 +426,8 @@ class FreeScoutSandboxState:
             id=self._id("thread"),
             type=spec["type"],
             body=spec["text"],
-            status=spec.get("status") if spec.get("status") in _STATUSES else conversation.status,
-            state=state,
+            status=str(spec.get("status")) if spec.get("status") in _STATUSES else conversation.status,
+            state=str(state),
             created_at=created_at,
             user_id=_int(spec.get("user")) if spec["type"] != "customer" else None,
             customer_id=customer_id,

@@ -8,6 +8,7 @@ target_env, app) beside what the poller needs to probe it.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -48,7 +49,7 @@ class SurfaceRegistry:
     def get(self, surface_id: str) -> Surface | None:
         return next((s for s in self.surfaces if s.id == surface_id), None)
 
-    def __iter__(self):  # noqa: ANN204 - an iterator of Surface
+    def __iter__(self) -> Iterator[Surface]:
         return iter(self.surfaces)
 
     def __len__(self) -> int:

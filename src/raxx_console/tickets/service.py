@@ -108,7 +108,7 @@ def not_known_closed() -> Any:
     return or_(Ticket.fs_status.is_(None), Ticket.fs_status.in_(OPEN_STATUSES))
 
 
-def open_filed(entry: str, dedup_key: str, since: datetime) -> Select[tuple[Ticket]]:
+def open_filed(entry: str, dedup_key: str, since: datetime) -> Select[Ticket]:
     """Filed tickets of a key since ``since`` that are not known to be closed, newest first."""
     return (
         select(Ticket)
