@@ -8,7 +8,7 @@ agrees with the locked row: it can save a read, never stand in for one. Each loo
 ``auto_ticket cache hit alert_key=…`` or ``auto_ticket cache miss alert_key=…`` at INFO, the
 lines FM1's diagnosis greps for.
 
-What each event does (DESIGN §8, alert lifetimes):
+What each event does (``docs/decisions.md``, "Alert lifetimes and re-fires"):
 
 * fire / repeat with no ticket for the lifetime → reserve one (``ticket_reserved``); with one →
   ``deduped`` (filed) or ``ticket_pending`` (create not delivered yet);

@@ -17,7 +17,8 @@ _STEP_0 = (
     "FREESCOUT_OPERATIONS_MAILBOX_ID",
 )
 _CF_ACCESS_PAIR = ("CF_ACCESS_SVC_TICKETS_CLIENT_ID", "CF_ACCESS_SVC_TICKETS_CLIENT_SECRET")
-#: Not in the runbook's table, but notes and status changes need it (DESIGN §8).
+#: Not in the runbook's table, but notes and status changes need it
+#: (``docs/decisions.md``, "The bot user is a prerequisite").
 _BOT_USER = "FREESCOUT_BOT_USER_ID"
 
 

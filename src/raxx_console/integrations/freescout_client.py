@@ -164,7 +164,10 @@ class Conversation:
 
     @property
     def is_open(self) -> bool:
-        """Active or pending is open; closed, spam (and a 404) are not (DESIGN §8)."""
+        """Active or pending is open; closed, spam (and a 404) are not.
+
+        ``docs/decisions.md``, "Open" means active or pending.
+        """
         return self.status in OPEN_STATUSES
 
 

@@ -18,8 +18,8 @@ from the documented contract (see the project's FreeScout API reference notes):
   with ``api_module=False`` every ``/api`` path is FreeScout's 404 HTML page (module missing).
 
 Deliberate extensions, because the operators' runbook probes use them against their own
-instance (DESIGN §1): ``Authorization: Bearer <key>`` is accepted, and so is
-``GET /api/mailboxes/<id>`` (200 or 404). The console's client uses neither.
+instance (``docs/decisions.md``, "FreeScout's auth header"): ``Authorization: Bearer <key>``
+is accepted, and so is ``GET /api/mailboxes/<id>`` (200 or 404). The console's client uses neither.
 
 Cloudflare Access: with ``cf_client_id``/``cf_client_secret`` set, every ``/api`` request needs
 matching ``CF-Access-Client-Id``/``CF-Access-Client-Secret`` headers, else a Cloudflare-looking

@@ -37,7 +37,10 @@ def link(url: str | None, text: str) -> Markup:
 
 @dataclass(frozen=True)
 class RelatedTicket:
-    """A ticket from the other entry on the same surface (DESIGN §6.7 cross-links)."""
+    """A ticket from the other entry on the same surface.
+
+    ``docs/decisions.md``, "Cross-links, not merged keys".
+    """
 
     label: str
     ticket_id: int | None
