@@ -8,8 +8,6 @@ test starts from empty tables.
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -23,15 +21,25 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from raxx_console import create_app, migrate
-from raxx_console.auth import service as auth_service
 from raxx_console.clock import ManualClock
 from raxx_console.context import Console
 from raxx_console.db import Base, Database, normalize_url
-
-PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
-PASSWORD = "correct horse battery staple"
-BACKENDS = ("sqlite", "postgresql")
-
+from tests.support.accounts import login, make_token, make_user
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.databases import BACKENDS, PG_ADMIN_URL
+from tests.support.sandboxes import (
+    CONSOLE_BASE_URL,
+    DEMO_SURFACE_IDS,
+    SANDBOX_API_KEY,
+    SANDBOX_CF_ID,
+    SANDBOX_CF_SECRET,
+    SLACK_DM_USERS,
+    SLACK_SANDBOX_TOKEN,
+    DemoSurfacesServer,
+    FreeScoutSandbox,
+    SlackSandboxServer,
+    demo_surfaces_toml,
+)
 
 # --- databases -----------------------------------------------------------------------------
 
@@ -126,38 +134,6 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def make_user(console: Console, email: str, role: str) -> None:
-    with console.db.session() as session:
-        auth_service.create_user(
-            session, console.clock, email=email, role=role, password=PASSWORD, actor="test", env="development"
-        )
-
-
-def make_token(console: Console, email: str) -> str:
-    from sqlalchemy import select
-
-    from raxx_console.auth.models import User
-
-    with console.db.session() as session:
-        user = session.scalar(select(User).where(User.email == email))
-        return auth_service.create_token(
-            session, console.clock, user=user, name="test", actor="test", env="development"
-        )
-
-
-def csrf_token(client: FlaskClient, path: str = "/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf-token" content="([^"]+)"', page)
-    assert match, "page has no CSRF token"
-    return match.group(1)
-
-
-def login(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
-    return client.post(
-        "/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)}
-    )
-
-
 @pytest.fixture
 def operator(console: Console, client: FlaskClient) -> FlaskClient:
     """The test client, logged in as an operator."""
@@ -180,20 +156,6 @@ def operator_token(console: Console) -> str:
 
 
 # --- real HTTP and a real browser ----------------------------------------------------------
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    # The staging/production banner tests visit their hosts; resolve them all to the test server.
-    "--host-resolver-rules=MAP console.raxx.app 127.0.0.1, MAP console-staging.raxx.app 127.0.0.1",
-]
 
 
 @pytest.fixture
@@ -225,14 +187,6 @@ def page(chromium: Any) -> Iterator[Any]:
     context.close()
 
 
-def browser_login(page: Any, base_url: str, email: str, password: str = PASSWORD) -> None:
-    page.goto(f"{base_url}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/console/status|.*/$"))
-
-
 # --- foundation helpers (auth, flags, audit) ----------------------------------------------------
 
 
@@ -244,93 +198,7 @@ def database(database_url: str) -> Iterator[Database]:
     db.dispose()
 
 
-def audit_rows(console: Console, action: str | None = None) -> list[Any]:
-    """Every audit row (optionally of one action), oldest first, detached from any session."""
-    from sqlalchemy import select
-
-    from raxx_console.audit.models import AuditLog
-
-    query = select(AuditLog).order_by(AuditLog.id)
-    if action is not None:
-        query = query.where(AuditLog.action == action)
-    return detached_rows(console, query)
-
-
-def detached_rows(console: Console, query: Any) -> list[Any]:
-    """The rows ``query`` selects, detached from their session so a test can read them freely."""
-    with console.db.session() as session:
-        rows = list(session.scalars(query))
-        session.expunge_all()
-    return rows
-
-
 # --- a running FreeScout sandbox (ticketing: entries A and B) ---------------------------------
-
-SANDBOX_API_KEY = "sandbox-test-api-key-7c1d0e"
-SANDBOX_CF_ID = "sandbox-test-cf-id-41f2.access"
-SANDBOX_CF_SECRET = "sandbox-test-cf-secret-93ab5d"
-SANDBOX_OPERATIONS_MAILBOX_ID = 2
-SANDBOX_BOT_USER_ID = 1
-
-
-class FreeScoutSandbox:
-    """The FreeScout sandbox over real HTTP, behind its Cloudflare Access gate.
-
-    Unpacks as ``(url, api_key, cf_id, cf_secret)``; ``settings()`` wires a console to it, and the
-    helpers drive its controls (faults, request log) or read its store.
-    """
-
-    def __init__(self, url: str, state: Any) -> None:
-        self.url, self.state = url, state
-        self.api_key, self.cf_id, self.cf_secret = SANDBOX_API_KEY, SANDBOX_CF_ID, SANDBOX_CF_SECRET
-
-    def __iter__(self) -> Iterator[str]:
-        return iter((self.url, self.api_key, self.cf_id, self.cf_secret))
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "FREESCOUT_API_URL": self.url,
-            "FREESCOUT_INSTANCE_URL": self.url,
-            "FREESCOUT_API_KEY": self.api_key,
-            "CF_ACCESS_SVC_TICKETS_CLIENT_ID": self.cf_id,
-            "CF_ACCESS_SVC_TICKETS_CLIENT_SECRET": self.cf_secret,
-            "FREESCOUT_OPERATIONS_MAILBOX_ID": SANDBOX_OPERATIONS_MAILBOX_ID,
-            "FREESCOUT_BOT_USER_ID": SANDBOX_BOT_USER_ID,
-            "FREESCOUT_TIMEOUT_SECONDS": 5,
-        }
-
-    def faults(self, **payload: Any) -> None:
-        """``mode`` (ok|down|error500|slow|timeout_after_create), ``latency_ms``, ``tags_module``."""
-        import httpx
-
-        httpx.post(f"{self.url}/_sandbox/faults", json=payload, timeout=5).raise_for_status()
-
-    def requests(self, prefix: str = "/api/") -> list[dict[str, Any]]:
-        import httpx
-
-        entries = httpx.get(f"{self.url}/_sandbox/requests", timeout=5).json()["requests"]
-        return [e for e in entries if e["path"].startswith(prefix)]
-
-    def clear_requests(self) -> None:
-        import httpx
-
-        httpx.delete(f"{self.url}/_sandbox/requests", timeout=5).raise_for_status()
-
-    def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        """A call to the sandbox's FreeScout API, as an agent in FreeScout would make it."""
-        import httpx
-
-        headers = {
-            "X-FreeScout-API-Key": self.api_key,
-            "CF-Access-Client-Id": self.cf_id,
-            "CF-Access-Client-Secret": self.cf_secret,
-        }
-        return httpx.request(method, f"{self.url}/api/{path}", headers=headers, timeout=5, **kwargs)
-
-    def conversations(self) -> list[Any]:
-        """Every conversation in the store, oldest first."""
-        with self.state.lock:
-            return sorted(self.state.conversations.values(), key=lambda c: c.id)
 
 
 @pytest.fixture
@@ -359,32 +227,6 @@ def freescout_settings(
 
 # --- the alerts pipeline (entry B): Slack sandbox, demo surfaces, a console wired to all three -------
 
-SLACK_SANDBOX_TOKEN = "xoxb-test-sandbox-token"
-SLACK_DM_USERS = ("U0ONCALL1", "U0ONCALL2")
-DEMO_SURFACE_IDS = ("api-prod", "web-prod")
-CONSOLE_BASE_URL = "https://console.raxx.app"
-
-
-class SlackSandboxServer:
-    """The Slack sandbox over real HTTP; ``settings()`` points a console's DMs at it."""
-
-    def __init__(self, url: str, app: Any) -> None:
-        self.url, self.app = url, app
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "SLACK_BOT_TOKEN": SLACK_SANDBOX_TOKEN,
-            "SLACK_API_URL": f"{self.url}/api/",
-            "SLACK_ALERT_DM_USER_IDS": ",".join(SLACK_DM_USERS),
-        }
-
-    def messages(self, user: str | None = None) -> list[dict[str, Any]]:
-        return self.app.messages(user)
-
-    def faults(self, mode: str, **kwargs: Any) -> None:
-        """``ok``, ``down``, ``error500``, ``ratelimited`` (``retry_after``), ``slow``."""
-        self.app.set_faults(mode, **kwargs)
-
 
 @pytest.fixture
 def slack_sandbox() -> Iterator[SlackSandboxServer]:
@@ -395,42 +237,6 @@ def slack_sandbox() -> Iterator[SlackSandboxServer]:
     with BackgroundServer(app, name="slack-sandbox") as server:
         yield SlackSandboxServer(server.url, app)
         app.reset()
-
-
-def demo_surfaces_toml(
-    health_urls: dict[str, str], *, fail_threshold: int = 2, resolve_threshold: int = 2
-) -> str:
-    """A ``SURFACES_FILE`` probing the demo surfaces, with quick thresholds and short timeouts."""
-    lines = []
-    for surface_id, url in health_urls.items():
-        lines += [
-            "[[surface]]",
-            f'id = "{surface_id}"',
-            f'name = "{surface_id} (demo)"',
-            'workflow = "deploy-heroku.yml"',
-            'target_env = "production"',
-            f'app = "raxx-{surface_id}"',
-            f'health_url = "{url}"',
-            "timeout_seconds = 2",
-            f"fail_threshold = {fail_threshold}",
-            f"resolve_threshold = {resolve_threshold}",
-            "",
-        ]
-    return "\n".join(lines)
-
-
-class DemoSurfacesServer:
-    """Demo health endpoints whose answer the test flips; ``settings()`` makes them the registry."""
-
-    def __init__(self, url: str, app: Any, surfaces_file: Path) -> None:
-        self.url, self.app, self.surfaces_file = url, app, surfaces_file
-
-    def set(self, surface_id: str, status: str) -> None:
-        """``operational``, ``degraded``, ``down`` or ``slow``."""
-        self.app.set_status(surface_id, status)
-
-    def settings(self) -> dict[str, Any]:
-        return {"SURFACES_FILE": str(self.surfaces_file)}
 
 
 @pytest.fixture

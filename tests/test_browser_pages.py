@@ -5,7 +5,7 @@ import pytest
 from raxx_console.alerts import alert_aggregator
 from raxx_console.customers import service as customers
 from raxx_console.integrations import registry
-from tests.conftest import browser_login, make_user
+from tests.support.accounts import browser_login, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("backend", ["sqlite"], indirect=True)]
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.conftest import browser_login, make_user
+from tests.support.accounts import browser_login, make_user
 
 pytestmark = pytest.mark.browser
 

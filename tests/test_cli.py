@@ -12,7 +12,9 @@ from sqlalchemy.engine import make_url
 from raxx_console.auth.models import User
 from raxx_console.cli import main
 from raxx_console.db import normalize_url
-from tests.conftest import PG_ADMIN_URL, audit_rows, make_user
+from tests.support.accounts import make_user
+from tests.support.databases import PG_ADMIN_URL
+from tests.support.rows import audit_rows
 
 PASSWORD = "a long enough password"
 

@@ -26,13 +26,8 @@ from raxx_console.sandbox.freescout import create_freescout_sandbox
 from raxx_console.sandbox.server import BackgroundServer
 from raxx_console.status import poller
 from tests.alerts.helpers import AUTO_TICKET_FLAG, FILED, items, poll, set_flag, tickets
-from tests.conftest import (
-    SANDBOX_API_KEY,
-    SANDBOX_CF_ID,
-    SANDBOX_CF_SECRET,
-    FreeScoutSandbox,
-    audit_rows,
-)
+from tests.support.rows import audit_rows
+from tests.support.sandboxes import SANDBOX_API_KEY, SANDBOX_CF_ID, SANDBOX_CF_SECRET, FreeScoutSandbox
 
 KEY = alert_identity("status_poller", "api-prod")[1]
 RAXX_CONSOLE = str(Path(sys.executable).with_name("raxx-console"))

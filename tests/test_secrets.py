@@ -17,7 +17,8 @@ from raxx_console import create_app
 from raxx_console.cli import main
 from raxx_console.config import ConfigError, load_settings
 from raxx_console.logging_setup import configure_logging
-from tests.conftest import audit_rows, csrf_token, login, make_token, make_user
+from tests.support.accounts import csrf_token, login, make_token, make_user
+from tests.support.rows import audit_rows
 
 SENTINEL = "s3ntinel-9d2e41"
 SECRETS = {

@@ -28,7 +28,8 @@ from tests.alerts.helpers import (
     set_flag,
     tickets,
 )
-from tests.conftest import CONSOLE_BASE_URL, audit_rows
+from tests.support.rows import audit_rows
+from tests.support.sandboxes import CONSOLE_BASE_URL
 from tests.tickets.helpers import INVESTIGATE_FLAG, click, set_status
 
 

@@ -11,7 +11,8 @@ from raxx_console.alerts.alert_aggregator import alert_identity
 from raxx_console.alerts.models import Alert
 from raxx_console.outbox.models import OutboxItem
 from tests.alerts.helpers import AUTO_TICKET_FLAG, FILED, decided, deliver, set_flag
-from tests.conftest import audit_rows, make_token, make_user
+from tests.support.accounts import make_token, make_user
+from tests.support.rows import audit_rows
 
 #: Validation runs before the database is touched: one backend is enough for those tests.
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

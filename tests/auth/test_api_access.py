@@ -8,7 +8,8 @@ import pytest
 
 from raxx_console.auth import service
 from raxx_console.flags.models import FlagOverride
-from tests.conftest import audit_rows, csrf_token, make_token, make_user
+from tests.support.accounts import csrf_token, make_token, make_user
+from tests.support.rows import audit_rows
 
 FLAG = "FLAG_CONSOLE_DEPLOY_CHIP"
 

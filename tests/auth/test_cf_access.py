@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from raxx_console.auth.cf_access import HEADER
 from raxx_console.sandbox.server import BackgroundServer
-from tests.conftest import csrf_token, make_user
+from tests.support.accounts import csrf_token, make_user
 
 TEAM = "raxx-test.cloudflareaccess.com"
 AUD = "4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2"

@@ -7,7 +7,8 @@ import pytest
 from raxx_console import create_app
 from raxx_console.auth.service import LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW
 from raxx_console.auth.views import FAILED_LOGIN_MESSAGE
-from tests.conftest import PASSWORD, audit_rows, csrf_token, login, make_user
+from tests.support.accounts import PASSWORD, csrf_token, login, make_user
+from tests.support.rows import audit_rows
 
 
 def _post_login(client, email, password, **kwargs):

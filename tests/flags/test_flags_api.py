@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from raxx_console.flags.registry import FLAGS
-from tests.conftest import audit_rows, csrf_token
+from tests.support.accounts import csrf_token
+from tests.support.rows import audit_rows
 
 FLAG = "FLAG_CONSOLE_DEPLOY_ASYNC"
 TICKETING = "FLAG_CONSOLE_ALERTS_AUTO_TICKET"

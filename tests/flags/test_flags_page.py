@@ -8,7 +8,8 @@ import re
 import pytest
 
 from raxx_console.flags.registry import FLAGS
-from tests.conftest import audit_rows, csrf_token
+from tests.support.accounts import csrf_token
+from tests.support.rows import audit_rows
 
 FLAG = "FLAG_CONSOLE_DEPLOY_CHIP"
 TICKETING = "FLAG_CONSOLE_INVESTIGATE_FROM_STATUS"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.conftest import browser_login, make_user
 from tests.health.rows import turn_on
+from tests.support.accounts import browser_login, make_user
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from raxx_console.sandbox.freescout import create_freescout_sandbox
 from raxx_console.sandbox.server import BackgroundServer
 from raxx_console.sandbox.slack import create_slack_sandbox
 from raxx_console.worker import WorkerHeartbeat
-from tests.conftest import csrf_token
+from tests.support.accounts import csrf_token
 
 API_KEY = "sentinel-doctor-fs-key-61c2"
 CF_ID = "sentinel-doctor-cf-id.access"

@@ -7,8 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from raxx_console.outbox.service import Result
 from raxx_console.status import service as status_service
-from tests.conftest import make_token, make_user
 from tests.health.rows import ALL_PREREQS, enqueue, filed, finish, heartbeat, turn_on
+from tests.support.accounts import make_token, make_user
 
 
 def scrape(client, **kwargs):

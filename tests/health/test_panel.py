@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from raxx_console.outbox.service import Result
-from tests.conftest import csrf_token
 from tests.health.rows import ALL_PREREQS, enqueue, filed, finish, heartbeat, turn_on
+from tests.support.accounts import csrf_token
 
 
 def _problems(client):

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from raxx_console.middleware.env_guard import host_name, selected_env
-from tests.conftest import audit_rows, login, make_user
+from tests.support.accounts import login, make_user
+from tests.support.rows import audit_rows
 
 STAGING = "http://console-staging.raxx.app"
 PRODUCTION = "http://console.raxx.app"

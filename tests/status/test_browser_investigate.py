@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import browser_login, make_user
+from tests.support.accounts import browser_login, make_user
 from tests.tickets.helpers import INVESTIGATE_FLAG, SURFACE, set_flag, set_status
 
 pytestmark = pytest.mark.browser

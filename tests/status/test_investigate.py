@@ -12,7 +12,8 @@ import re
 import pytest
 
 from raxx_console.outbox import service as outbox
-from tests.conftest import audit_rows, login, make_user
+from tests.support.accounts import login, make_user
+from tests.support.rows import audit_rows
 from tests.tickets.helpers import (
     INVESTIGATE_FLAG,
     LINKED_TICKET_FLAG,

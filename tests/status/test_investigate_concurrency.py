@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from raxx_console.clock import SystemClock
-from tests.conftest import make_token, make_user
+from tests.support.accounts import make_token, make_user
 from tests.tickets.helpers import SURFACE, set_status, tickets
 
 pytestmark = pytest.mark.slow

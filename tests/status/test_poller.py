@@ -22,7 +22,7 @@ from tests.alerts.helpers import (
     rows,
     set_flag,
 )
-from tests.conftest import audit_rows
+from tests.support.rows import audit_rows
 
 KEY = alert_identity("status_poller", "api-prod")[1]
 

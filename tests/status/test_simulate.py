@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from raxx_console.status.models import SurfaceStatus
-from tests.conftest import audit_rows
+from tests.support.rows import audit_rows
 from tests.tickets.helpers import INVESTIGATE_FLAG, SURFACE, click, grid_token, set_flag, set_status
 
 

@@ -11,7 +11,8 @@ from raxx_console.flags.registry import AUTO_TICKET_FLAG, INVESTIGATE_FLAG, LINK
 from raxx_console.outbox.models import OutboxItem
 from raxx_console.status import service as status_service
 from raxx_console.tickets.models import Ticket
-from tests.conftest import csrf_token, detached_rows
+from tests.support.accounts import csrf_token
+from tests.support.rows import detached_rows
 
 __all__ = ["AUTO_TICKET_FLAG", "INVESTIGATE_FLAG", "LINKED_TICKET_FLAG"]
 

@@ -13,7 +13,7 @@ from raxx_console.tickets import delivery, render
 from raxx_console.tickets import service as tickets_service
 from raxx_console.tickets.models import ENTRY_ALERT
 from raxx_console.tickets.service import TicketRequest, reserve
-from tests.conftest import audit_rows
+from tests.support.rows import audit_rows
 from tests.tickets.helpers import (
     AUTO_TICKET_FLAG,
     INVESTIGATE_FLAG,

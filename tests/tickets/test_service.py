@@ -19,7 +19,7 @@ from raxx_console.tickets import service as tickets_service
 from raxx_console.tickets.models import ENTRY_ALERT, ENTRY_STATUS, Ticket
 from raxx_console.tickets.reasons import explain
 from raxx_console.tickets.service import TicketRequest, reserve
-from tests.conftest import audit_rows
+from tests.support.rows import audit_rows
 from tests.tickets.helpers import INVESTIGATE_FLAG, OPERATOR, SURFACE, items, set_flag, set_status, tickets
 
 

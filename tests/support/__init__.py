@@ -1,0 +1,1 @@
+"""Helpers the tests share (``conftest.py`` holds only fixtures)."""
