@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from raxx_console.customers import service
-from raxx_console.integrations.freescout_client import FreeScoutClient, FreeScoutConfig
+from raxx_console.integrations.freescout_client import FreeScoutClient
+from raxx_console.integrations.freescout_config import FreeScoutConfig
 from raxx_console.sandbox.freescout import create_freescout_sandbox
 from raxx_console.sandbox.server import BackgroundServer
 

@@ -14,8 +14,10 @@ from raxx_console.clock import ManualClock
 from raxx_console.config import load_settings
 from raxx_console.context import build_console
 from raxx_console.health.monitor import COMPONENT_KEY, install_monitor
-from raxx_console.integrations.freescout_client import FreeScoutClient, FreeScoutConfig, Reason
+from raxx_console.integrations.freescout_client import FreeScoutClient
 from raxx_console.integrations.freescout_client import logger as client_logger
+from raxx_console.integrations.freescout_config import FreeScoutConfig
+from raxx_console.integrations.freescout_outcomes import Reason
 from tests.health.sentry_endpoint import SentryEndpoint
 
 MINUTE = 60.0

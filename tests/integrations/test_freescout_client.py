@@ -13,13 +13,10 @@ from flask import Flask, Response, redirect
 
 from raxx_console.config import load_settings
 from raxx_console.integrations._cf_access import cf_access_tickets_headers
-from raxx_console.integrations.freescout_client import (
-    ALL_STATUSES,
-    Conversation,
-    FreeScoutClient,
-    FreeScoutConfig,
-    Outcome,
-    Reason,
+from raxx_console.integrations.freescout_client import FreeScoutClient
+from raxx_console.integrations.freescout_config import FreeScoutConfig
+from raxx_console.integrations.freescout_outcomes import ALL_STATUSES, Conversation, Outcome, Reason
+from raxx_console.integrations.freescout_wire import (
     conversation_id_from_url,
     format_datetime,
     parse_conversation,

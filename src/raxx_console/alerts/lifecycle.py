@@ -41,7 +41,8 @@ from raxx_console.alerts.models import FIRING, RESOLVED, Alert
 from raxx_console.alerts.store import lock_alert, record_decision
 from raxx_console.flags.registry import AUTO_RESOLVE_FLAG, AUTO_TICKET_FLAG
 from raxx_console.integrations import registry
-from raxx_console.integrations.freescout_client import Conversation, FreeScoutClient, Outcome, Reason
+from raxx_console.integrations.freescout_client import FreeScoutClient
+from raxx_console.integrations.freescout_outcomes import Conversation, Outcome, Reason
 from raxx_console.outbox import service as outbox
 from raxx_console.outbox.kinds import CLOSE_KIND, RECOVERY_NOTE_KIND
 from raxx_console.outbox.models import OutboxItem

@@ -22,11 +22,11 @@ from raxx_console.audit import service as audit
 from raxx_console.clock import Clock, iso
 from raxx_console.config import Settings
 from raxx_console.customers.models import Customer
-from raxx_console.integrations.freescout_client import (
+from raxx_console.integrations.freescout_client import FreeScoutClient
+from raxx_console.integrations.freescout_outcomes import (
     ALL_STATUSES,
     OPEN_STATUSES,
     Conversation,
-    FreeScoutClient,
     Outcome,
     Reason,
 )

@@ -20,13 +20,9 @@ from typing import Any, Literal
 from raxx_console.config import Settings
 from raxx_console.context import Console
 from raxx_console.health import panel
-from raxx_console.integrations.freescout_client import (
-    FreeScoutClient,
-    FreeScoutConfig,
-    Mailbox,
-    Outcome,
-    Reason,
-)
+from raxx_console.integrations.freescout_client import FreeScoutClient
+from raxx_console.integrations.freescout_config import FreeScoutConfig
+from raxx_console.integrations.freescout_outcomes import Mailbox, Outcome, Reason
 from raxx_console.integrations.slack import SlackNotifier
 from raxx_console.outbox.service import failure_counts
 

@@ -27,8 +27,8 @@ from raxx_console.clock import Clock
 from raxx_console.config import Settings
 from raxx_console.context import Console
 from raxx_console.health import sentry
-from raxx_console.integrations.freescout_client import Reason
 from raxx_console.integrations.freescout_client import logger as freescout_logger
+from raxx_console.integrations.freescout_outcomes import Reason
 
 log = logging.getLogger("raxx_console.health")
 

@@ -38,460 +38,43 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from importlib import metadata
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from raxx_console.integrations._cf_access import cf_access_tickets_headers
+from raxx_console.integrations.freescout_config import FreeScoutConfig
+from raxx_console.integrations.freescout_outcomes import (
+    ALL_STATUSES,
+    Conversation,
+    ConversationPage,
+    CreatedConversation,
+    FieldError,
+    Mailbox,
+    Outcome,
+    Reason,
+)
+from raxx_console.integrations.freescout_wire import (
+    as_int,
+    clean_text,
+    csv_param,
+    embedded_list,
+    format_datetime,
+    json_body,
+    parse_conversation,
+    parse_datetime,
+    parse_errors,
+    parse_page,
+)
 
 logger = logging.getLogger("raxx_console.freescout_client")
 
-T = TypeVar("T")
-#: Outcome is read-only, so an Outcome[Conversation] is an Outcome[object].
-T_co = TypeVar("T_co", covariant=True)
-
-ALL_STATUSES = "active,pending,closed,spam"
-OPEN_STATUSES = frozenset({"active", "pending"})
-_STATUS_CODES = {1: "active", 2: "pending", 3: "closed", 4: "spam"}
 _MAX_MAILBOX_PAGES = 20
-
-
-class Reason(StrEnum):
-    """Why a call did not succeed. Only ``freescout_unavailable`` is worth retrying."""
-
-    NOT_CONFIGURED = "freescout_not_configured"
-    CF_ACCESS_DENIED = "cf_access_denied"
-    AUTH_ERROR = "freescout_auth_error"
-    REJECTED = "freescout_rejected"
-    MAILBOX_NOT_FOUND = "mailbox_not_found"
-    NOT_FOUND = "not_found"
-    UNAVAILABLE = "freescout_unavailable"
-    UNEXPECTED = "freescout_unexpected_response"
-
-
-FREESCOUT_NOT_CONFIGURED = Reason.NOT_CONFIGURED
-CF_ACCESS_DENIED = Reason.CF_ACCESS_DENIED
-FREESCOUT_AUTH_ERROR = Reason.AUTH_ERROR
-FREESCOUT_REJECTED = Reason.REJECTED
-MAILBOX_NOT_FOUND = Reason.MAILBOX_NOT_FOUND
-NOT_FOUND = Reason.NOT_FOUND
-FREESCOUT_UNAVAILABLE = Reason.UNAVAILABLE
-FREESCOUT_UNEXPECTED_RESPONSE = Reason.UNEXPECTED
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One entry of FreeScout's ``_embedded.errors`` (a 400's field path and message)."""
-
-    path: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Outcome(Generic[T_co]):
-    """A value, or a reason it could not be had. Never an exception for HTTP trouble.
-
-    ``uncertain`` is only ever set on POSTs: the request may have reached FreeScout (read
-    timeout, dropped connection, 500/502/504), so the entity may exist. Callers reconcile
-    (``find_by_reference``) before creating again. ``uncertain=False`` on a failed POST
-    means FreeScout certainly did not act (connect error, 503, any 4xx).
-    """
-
-    value: T_co | None = None
-    reason: Reason | None = None
-    status_code: int | None = None
-    errors: tuple[FieldError, ...] = ()
-    uncertain: bool = False
-    missing: tuple[str, ...] = ()
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.reason is None
-
-    @property
-    def retryable(self) -> bool:
-        """Only an unavailable FreeScout is worth queueing for a later retry."""
-        return self.reason is Reason.UNAVAILABLE
-
-    def unwrap(self) -> T_co:
-        """The value of a successful outcome; a programming error on a failed one."""
-        if self.reason is not None:
-            raise ValueError(f"outcome failed: {self.reason}")
-        return self.value  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class Thread:
-    id: int
-    type: str
-    body: str
-    status: str | None = None
-    created_at: datetime | None = None
-    user_id: int | None = None
-    customer_email: str | None = None
-
-
-@dataclass(frozen=True)
-class Conversation:
-    """The fields the console reads. ``id`` is the ticket id (not ``number``)."""
-
-    id: int
-    number: int | None
-    subject: str
-    status: str
-    mailbox_id: int | None
-    customer_email: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
-    tags: tuple[str, ...] = ()
-    tags_embedded: bool = False
-    threads_count: int | None = None
-    threads: tuple[Thread, ...] = ()
-    closed_at: datetime | None = None
-
-    @property
-    def is_open(self) -> bool:
-        """Active or pending is open; closed, spam (and a 404) are not.
-
-        ``docs/decisions.md``, "Open" means active or pending.
-        """
-        return self.status in OPEN_STATUSES
-
-
-@dataclass(frozen=True)
-class Page:
-    number: int
-    size: int
-    total_elements: int
-    total_pages: int
-
-
-@dataclass(frozen=True)
-class ConversationPage:
-    items: tuple[Conversation, ...]
-    page: Page
-
-    @property
-    def has_next(self) -> bool:
-        return self.page.number < self.page.total_pages
-
-
-@dataclass(frozen=True)
-class Mailbox:
-    id: int
-    name: str
-    email: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
-
-
-@dataclass(frozen=True)
-class CreatedConversation:
-    """A conversation that exists in FreeScout, even if tagging it failed afterwards.
-
-    ``tags_applied=False`` means the ticket stands untagged: record it and call
-    ``apply_tags`` later; never create it again.
-    """
-
-    id: int
-    conversation: Conversation | None
-    tags: tuple[str, ...]
-    tags_applied: bool
-    tags_reason: Reason | None = None
-
-
-# --------------------------------------------------------------------------- config
-
-
-def _default_user_agent() -> str:
-    try:
-        version = metadata.version("raxx-console")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        version = "0+unknown"
-    return f"raxx-console/{version}"
-
-
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-@dataclass(frozen=True)
-class FreeScoutConfig:
-    """What the client needs to talk to FreeScout at all; mailbox ids stay with callers."""
-
-    api_url: str | None = None
-    instance_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    cf_client_id: str | None = field(default=None, repr=False)
-    cf_client_secret: str | None = field(default=None, repr=False)
-    cf_access_required: bool = True
-    bot_user_id: int | None = None
-    timeout: float = 10.0
-    connect_timeout: float | None = None
-    user_agent: str = field(default_factory=_default_user_agent)
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> FreeScoutConfig:
-        """Read the runbook's env vars from the console ``Settings``."""
-        return cls(
-            api_url=settings.FREESCOUT_API_URL,
-            instance_url=settings.FREESCOUT_INSTANCE_URL,
-            api_key=settings.secret("FREESCOUT_API_KEY"),
-            cf_client_id=settings.CF_ACCESS_SVC_TICKETS_CLIENT_ID,
-            cf_client_secret=settings.secret("CF_ACCESS_SVC_TICKETS_CLIENT_SECRET"),
-            cf_access_required=settings.FREESCOUT_CF_ACCESS_REQUIRED,
-            bot_user_id=settings.FREESCOUT_BOT_USER_ID,
-            timeout=settings.FREESCOUT_TIMEOUT_SECONDS,
-        )
-
-    def missing_for_api(self) -> list[str]:
-        """Env var names without which no API call is attempted (``freescout_not_configured``)."""
-        names = []
-        if _blank(self.api_url):
-            names.append("FREESCOUT_API_URL")
-        if _blank(self.api_key):
-            names.append("FREESCOUT_API_KEY")
-        if self.cf_access_required:
-            if _blank(self.cf_client_id):
-                names.append("CF_ACCESS_SVC_TICKETS_CLIENT_ID")
-            if _blank(self.cf_client_secret):
-                names.append("CF_ACCESS_SVC_TICKETS_CLIENT_SECRET")
-        return names
-
-    def missing(self) -> list[str]:
-        """Every missing client prerequisite, by env var name (never a value).
-
-        For the start-up check and ``doctor``. ``FREESCOUT_OPERATIONS_MAILBOX_ID`` is not
-        here: callers check the mailbox id they use.
-        """
-        names = self.missing_for_api()
-        if _blank(self.instance_url):
-            names.insert(1 if "FREESCOUT_API_URL" in names else 0, "FREESCOUT_INSTANCE_URL")
-        if self.bot_user_id is None:
-            names.append("FREESCOUT_BOT_USER_ID")
-        return names
-
-
-# --------------------------------------------------------------------------- parsing
-
-_DATE = re.compile(
-    r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})[:-](\d{2})(?:[:-](\d{2})(?:\.(\d{1,6})\d*)?)?)?"
-    r"\s*(Z|[+-]\d{2}:?\d{2})?\s*$",
-    re.IGNORECASE,
-)
-
-
-def parse_datetime(value: object) -> datetime | None:
-    """Lenient ISO 8601 → aware UTC datetime, or None.
-
-    Accepts FreeScout's documented ``2020-03-15T22:46:22Z`` and also the dashed
-    ``2020-08-09T10-09-00Z`` that its docs show for mailboxes, users and timelogs.
-    """
-    if not isinstance(value, str):
-        return None
-    match = _DATE.match(value)
-    if not match:
-        return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    try:
-        parsed = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            int((fraction or "0").ljust(6, "0")),
-            tzinfo=UTC,
-        )
-    except ValueError:
-        return None
-    if zone and zone.upper() != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        digits = zone[1:].replace(":", "")
-        parsed -= timedelta(minutes=sign * (int(digits[:2]) * 60 + int(digits[2:])))
-    return parsed
-
-
-def format_datetime(value: datetime) -> str:
-    """FreeScout's query format: ISO 8601 in UTC with a ``Z``; naive means UTC."""
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _status(value: object) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return _STATUS_CODES.get(value, str(value))
-    return str(value or "").strip().lower()
-
-
-def _email(person: object) -> str | None:
-    if isinstance(person, Mapping):
-        email = person.get("email")
-        if isinstance(email, str) and email:
-            return email
-    return None
-
-
-def _parse_thread(data: Mapping[str, Any]) -> Thread | None:
-    thread_id = _as_int(data.get("id"))
-    if thread_id is None:
-        return None
-    created_by = data.get("createdBy")
-    user_id = None
-    if isinstance(created_by, Mapping) and created_by.get("type") == "user":
-        user_id = _as_int(created_by.get("id"))
-    return Thread(
-        id=thread_id,
-        type=str(data.get("type") or ""),
-        body=str(data.get("body") or ""),
-        status=data.get("status") if isinstance(data.get("status"), str) else None,
-        created_at=parse_datetime(data.get("createdAt")),
-        user_id=user_id,
-        customer_email=_email(data.get("customer")),
-    )
-
-
-def parse_conversation(data: object) -> Conversation | None:
-    """A conversation object (GET one or a list item) → ``Conversation``; None if it has no id.
-
-    Reads ``threadsCount`` (GET one) or ``threads`` (the list's count field) for the count.
-    """
-    if not isinstance(data, Mapping):
-        return None
-    conversation_id = _as_int(data.get("id"))
-    if conversation_id is None:
-        return None
-    embedded = data.get("_embedded")
-    embedded = embedded if isinstance(embedded, Mapping) else {}
-    raw_tags = embedded.get("tags")
-    tags: list[str] = []
-    if isinstance(raw_tags, list):
-        for tag in raw_tags:
-            name = tag.get("name") if isinstance(tag, Mapping) else tag
-            if isinstance(name, str) and name:
-                tags.append(name)
-    raw_threads = embedded.get("threads")
-    threads = tuple(
-        parsed
-        for parsed in (
-            _parse_thread(item)
-            for item in (raw_threads if isinstance(raw_threads, list) else [])
-            if isinstance(item, Mapping)
-        )
-        if parsed is not None
-    )
-    threads_count = _as_int(data.get("threadsCount"))
-    if threads_count is None:
-        threads_count = _as_int(data.get("threads"))
-    if threads_count is None and isinstance(raw_threads, list):
-        threads_count = len(raw_threads)
-    customer_email = _email(data.get("customer"))
-    created_by = data.get("createdBy")
-    if customer_email is None and isinstance(created_by, Mapping):
-        if created_by.get("type") == "customer":
-            customer_email = _email(created_by)
-    return Conversation(
-        id=conversation_id,
-        number=_as_int(data.get("number")),
-        subject=str(data.get("subject") or ""),
-        status=_status(data.get("status")),
-        mailbox_id=_as_int(data.get("mailboxId")),
-        customer_email=customer_email,
-        created_at=parse_datetime(data.get("createdAt")),
-        updated_at=parse_datetime(data.get("updatedAt")),
-        tags=tuple(tags),
-        tags_embedded=isinstance(raw_tags, list),
-        threads_count=threads_count,
-        threads=threads,
-        closed_at=parse_datetime(data.get("closedAt")),
-    )
-
-
-def _parse_page(data: Mapping[str, Any], *, default_size: int, default_number: int) -> Page:
-    raw = data.get("page")
-    raw = raw if isinstance(raw, Mapping) else {}
-    size = _as_int(raw.get("size")) or default_size
-    total = _as_int(raw.get("totalElements"))
-    pages = _as_int(raw.get("totalPages"))
-    return Page(
-        number=_as_int(raw.get("number")) or default_number,
-        size=size,
-        total_elements=total if total is not None else 0,
-        total_pages=max(1, pages if pages is not None else 1),
-    )
-
-
-def _embedded_list(data: object, key: str) -> list[Mapping[str, Any]] | None:
-    if not isinstance(data, Mapping):
-        return None
-    embedded = data.get("_embedded")
-    if embedded is None:
-        return []
-    if not isinstance(embedded, Mapping):
-        return None
-    items = embedded.get(key, [])
-    if not isinstance(items, list):
-        return None
-    return [item for item in items if isinstance(item, Mapping)]
-
-
-def _json(response: httpx.Response) -> Any:
-    if "json" not in response.headers.get("content-type", "").lower():
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _clean(text: object, limit: int = 160) -> str:
-    """Squash a FreeScout-supplied string for a single log line."""
-    flat = " ".join(str(text).split())
-    return flat[:limit]
-
-
-def _errors(body: object) -> tuple[FieldError, ...]:
-    raw = _embedded_list(body, "errors") or []
-    return tuple(
-        FieldError(path=_clean(item.get("path") or ""), message=_clean(item.get("message") or ""))
-        for item in raw
-    )
-
-
-def _csv(value: str | int | Iterable[str | int]) -> str:
-    if isinstance(value, str | int):
-        return str(value)
-    return ",".join(str(item) for item in value)
-
-
-def conversation_id_from_url(url: str) -> int | None:
-    """The id in ``…/conversation/<id>`` or ``…/conversations/<id>``; None otherwise."""
-    match = re.search(r"/conversations?/(\d+)(?:[/?#]|$)", url)
-    return int(match.group(1)) if match else None
 
 
 # --------------------------------------------------------------------------- the client
@@ -669,7 +252,7 @@ class FreeScoutClient:
             return self._fail(
                 op, Reason.UNEXPECTED, status=code, detail=f"redirect to {host or 'nowhere'} not followed"
             )
-        body = _json(response)
+        body = json_body(response)
         if code in (401, 403):
             if body is None and (code == 403 or _looks_like_cloudflare(response)):
                 return self._fail(op, Reason.CF_ACCESS_DENIED, status=code)
@@ -684,12 +267,12 @@ class FreeScoutClient:
                 detail="404 page without JSON: API & Webhooks module missing or wrong FREESCOUT_API_URL",
             )
         if code in _REJECT_STATUS:
-            errors = _errors(body)
+            errors = parse_errors(body)
             if any(e.path == "mailboxId" or "mailbox not found" in e.message.lower() for e in errors):
                 return self._fail(op, Reason.MAILBOX_NOT_FOUND, status=code, errors=errors)
             message = body.get("message") if isinstance(body, Mapping) else body
             return self._fail(
-                op, Reason.REJECTED, status=code, errors=errors, detail=_clean(message or "", 80)
+                op, Reason.REJECTED, status=code, errors=errors, detail=clean_text(message or "", 80)
             )
         if code == 429 or code >= 500:
             return self._fail(op, Reason.UNAVAILABLE, status=code, uncertain=post and code not in (429, 503))
@@ -701,7 +284,7 @@ class FreeScoutClient:
             return response
         if response.status_code != 200:
             return self._classify(op, response)
-        body = _json(response)
+        body = json_body(response)
         if not isinstance(body, Mapping):
             return self._fail(op, Reason.UNEXPECTED, status=200, detail="body is not a JSON object")
         return body
@@ -816,7 +399,7 @@ class FreeScoutClient:
     def _get_conversation(
         self, op: str, conversation_id: int, *, embed: str | Sequence[str] | None
     ) -> Outcome[Conversation]:
-        params = {"embed": _csv(embed)} if embed is not None else None
+        params = {"embed": csv_param(embed)} if embed is not None else None
         body = self._get_json(op, f"conversations/{conversation_id}", params)
         if isinstance(body, Outcome):
             return body
@@ -844,7 +427,7 @@ class FreeScoutClient:
     ) -> Outcome[ConversationPage]:
         """A page of conversations. ``status`` is always sent: FreeScout versions disagree on
         what an absent status means (docs: active only; code: all). ``tag`` takes one tag."""
-        params: dict[str, Any] = {"status": _csv(status or ALL_STATUSES)}
+        params: dict[str, Any] = {"status": csv_param(status or ALL_STATUSES)}
         optional = {
             "mailboxId": mailbox_id,
             "tag": tag,
@@ -857,7 +440,7 @@ class FreeScoutClient:
         }
         for key, value in optional.items():
             if value is not None and value != "":
-                params[key] = _csv(value)
+                params[key] = csv_param(value)
         if created_since is not None:
             params["createdSince"] = format_datetime(created_since)
         if updated_since is not None:
@@ -870,11 +453,11 @@ class FreeScoutClient:
         body = self._get_json(op, "conversations", params)
         if isinstance(body, Outcome):
             return body
-        raw = _embedded_list(body, "conversations")
+        raw = embedded_list(body, "conversations")
         if raw is None:
             return self._fail(op, Reason.UNEXPECTED, status=200, detail="no _embedded.conversations")
         items = tuple(c for c in (parse_conversation(item) for item in raw) if c is not None)
-        page = _parse_page(body, default_size=params["pageSize"], default_number=params["page"])
+        page = parse_page(body, default_size=params["pageSize"], default_number=params["page"])
         return Outcome(ConversationPage(items=items, page=page))
 
     def find_by_reference(
@@ -976,10 +559,10 @@ class FreeScoutClient:
         """
         if response.status_code not in (200, 201):
             return self._classify(op, response, post=True)
-        body = _json(response)
-        new_id = _as_int(response.headers.get("Resource-ID"))
+        body = json_body(response)
+        new_id = as_int(response.headers.get("Resource-ID"))
         if new_id is None and isinstance(body, Mapping):
-            new_id = _as_int(body.get("id"))
+            new_id = as_int(body.get("id"))
         if new_id is None:
             return self._fail(
                 op,
@@ -1001,11 +584,11 @@ class FreeScoutClient:
             body = self._get_json(op, "mailboxes", {"page": page, "pageSize": 50})
             if isinstance(body, Outcome):
                 return body
-            raw = _embedded_list(body, "mailboxes")
+            raw = embedded_list(body, "mailboxes")
             if raw is None:
                 return self._fail(op, Reason.UNEXPECTED, status=200, detail="no _embedded.mailboxes")
             for item in raw:
-                mailbox_id = _as_int(item.get("id"))
+                mailbox_id = as_int(item.get("id"))
                 if mailbox_id is None:
                     continue
                 mailboxes.append(
@@ -1017,7 +600,7 @@ class FreeScoutClient:
                         updated_at=parse_datetime(item.get("updatedAt")),
                     )
                 )
-            info = _parse_page(body, default_size=50, default_number=page)
+            info = parse_page(body, default_size=50, default_number=page)
             if not raw or info.number >= info.total_pages:
                 break
         return Outcome(tuple(mailboxes))

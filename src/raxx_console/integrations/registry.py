@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from raxx_console.context import Console
-from raxx_console.integrations.freescout_client import FreeScoutClient, FreeScoutConfig
+from raxx_console.integrations.freescout_client import FreeScoutClient
+from raxx_console.integrations.freescout_config import FreeScoutConfig
 from raxx_console.integrations.slack import SlackNotifier
 
 T = TypeVar("T")

@@ -36,7 +36,6 @@ AUTH_ERROR = "slack_auth_error"
 RATE_LIMITED = "slack_rate_limited"
 UNAVAILABLE = "slack_unavailable"
 REJECTED = "slack_rejected"
-REASONS = (NOT_CONFIGURED, AUTH_ERROR, RATE_LIMITED, UNAVAILABLE, REJECTED)
 
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked"})
 # Errors Slack documents as transient ("try again"): they are an outage, not a refusal.

@@ -22,7 +22,8 @@ from raxx_console.clock import Clock
 from raxx_console.context import Console
 from raxx_console.customers import service as customers
 from raxx_console.health.startup import TICKETING_FLAGS
-from raxx_console.integrations.freescout_client import FreeScoutClient, FreeScoutConfig
+from raxx_console.integrations.freescout_client import FreeScoutClient
+from raxx_console.integrations.freescout_config import FreeScoutConfig
 from raxx_console.sandbox.freescout import FreeScoutSandboxState, create_freescout_sandbox
 from raxx_console.sandbox.server import BackgroundServer
 from raxx_console.sandbox.slack import SlackSandbox, create_slack_sandbox

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 
 from raxx_console.integrations import registry
-from raxx_console.integrations.freescout_client import OPEN_STATUSES, Reason
+from raxx_console.integrations.freescout_outcomes import OPEN_STATUSES, Reason
 from raxx_console.outbox import service as outbox
 from raxx_console.status.ticket_view import Answer, answer_for, status_key
 from raxx_console.tickets import render

@@ -15,7 +15,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from raxx_console.integrations import registry
-from raxx_console.integrations.freescout_client import FreeScoutClient, Outcome, Reason
+from raxx_console.integrations.freescout_client import FreeScoutClient
+from raxx_console.integrations.freescout_outcomes import Outcome, Reason
 from raxx_console.outbox import service as outbox
 from raxx_console.outbox.kinds import NOTE_KIND, TAGS_KIND
 from raxx_console.outbox.models import OutboxItem

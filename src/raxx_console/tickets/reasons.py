@@ -6,7 +6,7 @@ text names what to check and the runbook step that covers it.
 
 from __future__ import annotations
 
-from raxx_console.integrations.freescout_client import Reason
+from raxx_console.integrations.freescout_outcomes import Reason
 from raxx_console.tickets.models import ENTRY_STATUS
 from raxx_console.tickets.service import ENTRIES
 

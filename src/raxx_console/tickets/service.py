@@ -27,7 +27,7 @@ from raxx_console.audit import service as audit
 from raxx_console.clock import Clock
 from raxx_console.config import Settings
 from raxx_console.flags.registry import AUTO_TICKET_FLAG, INVESTIGATE_FLAG
-from raxx_console.integrations.freescout_client import OPEN_STATUSES
+from raxx_console.integrations.freescout_outcomes import OPEN_STATUSES
 from raxx_console.outbox import service as outbox
 from raxx_console.outbox.kinds import CREATE_KIND
 from raxx_console.outbox.models import OutboxItem
