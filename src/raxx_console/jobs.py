@@ -6,6 +6,7 @@ from raxx_console.alerts import (
     lifecycle,  # noqa: F401 - registers freescout.refire, freescout.close, freescout.recovery_note
     notify,  # noqa: F401 - registers slack.dm
 )
+from raxx_console.deploys import service as deploys
 from raxx_console.status import poller
 from raxx_console.tickets import (
     delivery,  # noqa: F401 - registers the FreeScout outbox handlers
@@ -24,4 +25,10 @@ JOBS: tuple[PeriodicJob, ...] = (
         waiter=outbox.wait_for_work,
     ),
     poller.JOB,
+    PeriodicJob(
+        "deploys",
+        interval=lambda settings: settings.DEPLOY_FOLLOW_INTERVAL,
+        run=deploys.follow,
+        waiter=deploys.wait_for_work,
+    ),
 )

@@ -5,6 +5,7 @@ from raxx_console.audit.models import AuditLog
 from raxx_console.auth.models import ApiToken, User
 from raxx_console.customers.models import Customer
 from raxx_console.db import Base
+from raxx_console.deploys.models import Deploy
 from raxx_console.flags.models import FlagOverride
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
 from raxx_console.tickets.models import OutboxItem, Ticket
@@ -16,6 +17,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "Customer",
+    "Deploy",
     "FlagOverride",
     "OutboxItem",
     "SurfaceCheck",

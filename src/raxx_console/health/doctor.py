@@ -384,6 +384,23 @@ def check_poller(snapshot: panel.Snapshot) -> CheckResult:
     )
 
 
+def check_deploys(console: Console, snapshot: panel.Snapshot) -> CheckResult:
+    """Deploys need GITHUB_TOKEN and GITHUB_REPOSITORY; a FAIL while the deploy UI is on."""
+    title = "Deploy prerequisites (GitHub Actions)"
+    missing = snapshot.deploy_prereqs_missing
+    if not missing:
+        return _ok("Deploys", title, "GITHUB_TOKEN and GITHUB_REPOSITORY are set (values never shown).")
+    ui_on = console.flags.is_enabled("FLAG_CONSOLE_DEPLOY_UI")
+    return CheckResult(
+        "Deploys",
+        title,
+        "FAIL" if ui_on else "warn",
+        f"{', '.join(missing)} not set: neither the tiles nor break-glass can dispatch.",
+        "Set them in the app's config (a token with actions:write on the repository).",
+        "github_not_configured",
+    )
+
+
 def run_checks(console: Console) -> list[CheckResult]:
     """Every step, in the runbook's order (Step 0 → 5), then flags, outbox and poller."""
     with console.db.session() as session:
@@ -401,6 +418,7 @@ def run_checks(console: Console) -> list[CheckResult]:
         check_flags(snapshot),
         check_outbox(snapshot),
         check_poller(snapshot),
+        check_deploys(console, snapshot),
     ]
 
 

@@ -26,7 +26,7 @@ from raxx_console.alerts.models import WorkerHeartbeat
 from raxx_console.audit.models import AuditLog
 from raxx_console.context import Console
 from raxx_console.flags.registry import FLAGS
-from raxx_console.health.prereqs import ticketing_prereqs_missing
+from raxx_console.health.prereqs import deploy_prereqs_missing, ticketing_prereqs_missing
 from raxx_console.health.startup import COMPONENT_KEY as STARTUP_KEY
 from raxx_console.health.startup import StartupCheck
 from raxx_console.status import poller
@@ -177,6 +177,8 @@ class Snapshot:
     #: This process's start-up check (``health.startup``); None before it has run.
     startup: StartupCheck | None
     problems: list[Problem] = field(default_factory=list)
+    #: GITHUB_TOKEN / GITHUB_REPOSITORY when unset: deploys cannot dispatch.
+    deploy_prereqs_missing: list[str] = field(default_factory=list)
 
     @property
     def ticketing_on(self) -> list[str]:
@@ -204,6 +206,7 @@ class Snapshot:
                 for p in self.problems
             ],
             "prerequisites_missing": self.prereqs_missing,
+            "deploy_prerequisites_missing": self.deploy_prereqs_missing,
             "flags": [asdict(flag) for flag in self.flags],
             "tickets_filed": self.tickets_filed,
             "last_ticket": None
@@ -414,6 +417,7 @@ def collect(console: Console, session: Session) -> Snapshot:
         heartbeats=heartbeats(session, now, console.settings.POLL_INTERVAL_SECONDS),
         hooks=registered_hooks(),
         startup=console.components.get(STARTUP_KEY),
+        deploy_prereqs_missing=deploy_prereqs_missing(console.settings),
     )
     snapshot.problems.extend(problems(snapshot))
     return snapshot
@@ -433,6 +437,13 @@ def problems(snapshot: Snapshot) -> Iterable[Problem]:
                 f"{names} {verb} missing: set {'it' if verb == 'is' else 'them'} before ticketing goes on.",
                 severity="warn",
             )
+    if snapshot.deploy_prereqs_missing:
+        names = ", ".join(snapshot.deploy_prereqs_missing)
+        yield Problem(
+            "deploy_prerequisites_missing",
+            f"Deploys cannot reach GitHub Actions: {names} not set.",
+            severity="warn",
+        )
     if not snapshot.ticketing_on:
         yield Problem(
             "ticketing_off",

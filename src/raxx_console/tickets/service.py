@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock
 from raxx_console.config import Settings
+from raxx_console.deploys.incidents import suspect_deploy_html
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_client import Reason
 from raxx_console.tickets import outbox, render
@@ -233,7 +234,8 @@ def reserve(
         surface_status=request.surface_status,
         severity=request.severity,
         subject=render.subject(ref, request.title),
-        body_html=request.build_body(ref, related),
+        body_html=request.build_body(ref, related)
+        + suspect_deploy_html(session, clock, settings.DEPLOY_INCIDENT_WINDOW, request.surface_id),
         tags=list(request.tags),
         mailbox_id=settings.FREESCOUT_OPERATIONS_MAILBOX_ID,
         requested_by=request.requested_by,
