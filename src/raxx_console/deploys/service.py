@@ -316,7 +316,7 @@ def matches(run: WorkflowRun, inputs: dict[str, str]) -> bool:
 
 
 def resolve_run(console: Console, deploy_id: int, client: GitHubClient, binding: WorkflowBinding) -> Deploy:
-    """One look at the runs list for a 204 dispatch's run: the oldest unclaimed run that matches."""
+    """One look at the runs list for a 204 dispatch's run: the first unclaimed run since that matches."""
     deploy = load(console, deploy_id)
     since = (deploy.dispatched_at or deploy.created_at) - timedelta(seconds=RESOLVE_SKEW_SECONDS)
     listed = client.list_runs(deploy.workflow, event="workflow_dispatch", created_since=since, per_page=100)
@@ -327,10 +327,16 @@ def resolve_run(console: Console, deploy_id: int, client: GitHubClient, binding:
         claimed = set(
             session.scalars(select(Deploy.run_id).where(Deploy.run_id.is_not(None), Deploy.id != deploy_id))
         )
-        candidates = sorted(
-            (r for r in listed.value if r.id not in claimed and matches(r, inputs)),
-            key=lambda r: (r.created_at, r.id),
+        dispatched = (deploy.dispatched_at or deploy.created_at).replace(microsecond=0)
+        matching = [r for r in listed.value if r.id not in claimed and matches(r, inputs)]
+        # The oldest run created since the dispatch; failing that (clocks apart), the newest before it.
+        after = sorted(
+            (r for r in matching if r.created_at >= dispatched), key=lambda r: (r.created_at, r.id)
         )
+        before = sorted(
+            (r for r in matching if r.created_at < dispatched), key=lambda r: (r.created_at, r.id)
+        )
+        candidates = after or before[::-1]
         row = session.get(Deploy, deploy_id)
         assert row is not None
         if row.status != RESOLVING:
