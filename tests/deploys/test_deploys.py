@@ -18,7 +18,7 @@ from raxx_console.integrations import registry
 from raxx_console.status.surfaces import SURFACE_WORKFLOW_MAP
 from raxx_console.tickets.models import OutboxItem, Ticket
 from raxx_console.tickets.service import NOTE_KIND
-from tests.conftest import csrf_token, detached_rows, login, make_user
+from tests.conftest import GITHUB_SANDBOX_TOKEN, csrf_token, detached_rows, login, make_user
 from tests.tickets.helpers import INVESTIGATE_FLAG, click, grid_token, set_flag, set_status
 
 pytestmark = pytest.mark.usefixtures("github_settings")
@@ -174,10 +174,7 @@ def test_github_failing_at_dispatch_leaves_the_intent_and_a_dispatch_failed_row(
     assert ("github_unavailable" if mode == "down" else "github_auth_error") in row.reason
     actions = audit_actions(console)
     assert service.INTENT in actions and service.DISPATCHED not in actions
-    assert GITHUB_TOKEN_VALUE not in row.reason
-
-
-GITHUB_TOKEN_VALUE = "ghs_test_sandbox_token_5d1e"
+    assert GITHUB_SANDBOX_TOKEN not in row.reason
 
 
 def test_a_concurrent_double_submit_dispatches_once(console, github_sandbox):
