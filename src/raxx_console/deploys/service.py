@@ -428,7 +428,7 @@ def _follow_run(console: Console, row: Deploy, client: GitHubClient) -> None:
         result = session.execute(
             update(Deploy).where(Deploy.id == row.id, Deploy.status.in_(FOLLOWED)).values(**values)
         )
-        if status == COMPLETED and getattr(result, "rowcount", 0):
+        if status == COMPLETED and getattr(result, "rowcount", 0) > 0:
             audit.record(
                 session,
                 clock,
@@ -513,7 +513,7 @@ def load(console: Console, deploy_id: int) -> Deploy:
         return row
 
 
-def _newest(limit: int) -> Select[tuple[Deploy]]:
+def _newest(limit: int) -> Select[Deploy]:
     return select(Deploy).order_by(Deploy.created_at.desc(), Deploy.id.desc()).limit(limit)
 
 

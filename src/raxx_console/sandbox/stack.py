@@ -131,7 +131,9 @@ class SandboxStack:
         urls = demo.health_urls(started[2].url)
         (workdir / "surfaces.toml").write_text(surfaces_toml(registry.with_health_urls(urls)))
         stack = cls(
-            *started[:3],
+            freescout=started[0],
+            slack=started[1],
+            surfaces=started[2],
             freescout_state=freescout_app.extensions["freescout_sandbox"],
             slack_app=slack_app,
             demo_surfaces=demo,
