@@ -281,3 +281,19 @@ def test_a_deploy_while_the_surface_has_an_open_ticket_notes_it(
     notes = detached_rows(console, select(OutboxItem).where(OutboxItem.kind == NOTE_KIND))
     assert [n.ticket_id for n in notes] == [ticket.id]
     assert "Deploy started" in notes[0].payload["text"]
+
+
+def test_missing_github_settings_are_a_prerequisite_failure_once_the_deploy_ui_is_on(
+    app, console, monkeypatch
+):
+    from raxx_console.health import doctor, panel
+
+    monkeypatch.setattr(console.settings, "GITHUB_TOKEN", None)
+    assert doctor.check_deploys(console).verdict == "ok"
+    set_flag(console, service.DEPLOY_UI_FLAG)
+    result = doctor.check_deploys(console)
+    assert result.failed and "GITHUB_TOKEN" in result.summary and "GITHUB_REPOSITORY" not in result.summary
+    with console.db.session() as session:
+        snapshot = panel.collect(console, session)
+    assert snapshot.deploy_prereqs_missing == ["GITHUB_TOKEN"]
+    assert "deploy_prerequisites_missing" in {p.code for p in snapshot.problems}

@@ -177,7 +177,7 @@ class Snapshot:
     #: This process's start-up check (``health.startup``); None before it has run.
     startup: StartupCheck | None
     problems: list[Problem] = field(default_factory=list)
-    #: GITHUB_TOKEN / GITHUB_REPOSITORY when unset: deploys cannot dispatch.
+    #: GITHUB_TOKEN / GITHUB_REPOSITORY when unset while FLAG_CONSOLE_DEPLOY_UI is on.
     deploy_prereqs_missing: list[str] = field(default_factory=list)
 
     @property
@@ -417,7 +417,10 @@ def collect(console: Console, session: Session) -> Snapshot:
         heartbeats=heartbeats(session, now, console.settings.POLL_INTERVAL_SECONDS),
         hooks=registered_hooks(),
         startup=console.components.get(STARTUP_KEY),
-        deploy_prereqs_missing=deploy_prereqs_missing(console.settings),
+        # Like ticketing's: a problem once the deploy UI is on (break-glass is checked by doctor).
+        deploy_prereqs_missing=deploy_prereqs_missing(console.settings)
+        if console.flags.is_enabled("FLAG_CONSOLE_DEPLOY_UI")
+        else [],
     )
     snapshot.problems.extend(problems(snapshot))
     return snapshot
