@@ -213,7 +213,8 @@ def test_the_modal_rules(console, op, client, github_sandbox):
     assert post(op, "console-prod", confirm="console-prod").get_json()["error"] == "promotion_only"
     assert post(op, "nope").status_code == 404
     assert post(op, "api-staging", ref="bad ref;rm").get_json()["error"] == "invalid_ref"
-    assert post(op, "api-staging", ref="no-such-branch").get_json()["error"] == "dispatch_failed"
+    unknown = post(op, "api-staging", ref="no-such-branch")
+    assert (unknown.status_code, unknown.get_json()["error"]) == (422, "unknown_ref")
     assert github_sandbox.dispatches() == []
     assert post(op, "api-prod", confirm="api-prod").status_code == 200
 

@@ -47,7 +47,7 @@ from raxx_console.deploys.models import (
     RESOLVING,
     Deploy,
 )
-from raxx_console.integrations import registry
+from raxx_console.integrations import github, registry
 from raxx_console.integrations.github import GitHubClient, WorkflowRun
 from raxx_console.status.surfaces import SurfaceRegistry, WorkflowBinding
 from raxx_console.tickets import outbox
@@ -81,6 +81,8 @@ RESOLVE_SKEW_SECONDS = 60.0
 #: After this a 204 whose run never appeared is given up, and a claim whose process died is retried.
 RESOLVE_GIVE_UP_SECONDS = 600.0
 STALE_CLAIM_SECONDS = 120.0
+#: The ``reason`` prefix of a dispatch refused because the ref does not exist (the caller's to fix).
+UNKNOWN_REF = "unknown_ref"
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")
 
 #: Wakes this process's follow-up job when a request leaves work for it (async, or the bound ran out).
@@ -251,7 +253,8 @@ def dispatch(
     client = registry.github(console)
     sha = client.resolve_sha(deploy.ref)
     if not sha.ok:
-        why = f"ref '{deploy.ref}' was not found" if sha.reason == "github_rejected" else sha.describe()
+        unknown = sha.reason in (github.REJECTED, github.NOT_FOUND)
+        why = f"{UNKNOWN_REF}: '{deploy.ref}' names no branch, tag or commit" if unknown else sha.describe()
         return _fail(console, deploy_id, why)
     started = clock.now()
     sent = client.dispatch(deploy.workflow, binding.dispatch_inputs(deploy.ref))

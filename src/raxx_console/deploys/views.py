@@ -105,10 +105,14 @@ def deploy(surface_id: str) -> Response | tuple[Response, int]:
         raise ApiError(exc.status, exc.code, str(exc), **extra) from None
     body = _view(row).to_json() | {"idempotent": not created}
     if row.status == DISPATCH_FAILED:
-        message = f"GitHub did not take the dispatch: {row.reason}"
+        unknown_ref = (row.reason or "").startswith(service.UNKNOWN_REF)
+        message = f"{'not dispatched' if unknown_ref else 'GitHub did not take the dispatch'}: {row.reason}"
         if _from_page_form():
             return _back_to_grid(f"{surface_id}: {message}", "warning")
-        return jsonify({"error": "dispatch_failed", "message": message, "deploy": body}), 502
+        error = service.UNKNOWN_REF if unknown_ref else "dispatch_failed"
+        return jsonify({"error": error, "message": message, "field": "ref", "deploy": body}), (
+            422 if unknown_ref else 502
+        )
     if _from_page_form():
         return _back_to_grid(f"{surface_id}: deploy of {row.ref} {row.status}", "success")
     if row.run_id is None:
