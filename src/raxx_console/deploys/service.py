@@ -246,10 +246,7 @@ def dispatch(
         return load(console, deploy_id)
     deadline = clock.now() + timedelta(seconds=bound_seconds or 0)
     deploy = load(console, deploy_id)
-    binding = WorkflowBinding(deploy.workflow, deploy.target_env, "", {})
-    current = console.surfaces.workflow_map().get(deploy.surface_id)
-    if current is not None and current.workflow == deploy.workflow:
-        binding = current
+    binding = _binding_of(console, deploy)
     client = registry.github(console)
     sha = client.resolve_sha(deploy.ref)
     if not sha.ok:
@@ -277,6 +274,14 @@ def dispatch(
     if deploy.status in FOLLOWED:
         local_wakeup.set()
     return deploy
+
+
+def _binding_of(console: Console, deploy: Deploy) -> WorkflowBinding:
+    """The map's entry the deploy was requested under (bare workflow + env if the map changed since)."""
+    current = console.surfaces.workflow_map().get(deploy.surface_id)
+    if current is not None and (current.workflow, current.target_env) == (deploy.workflow, deploy.target_env):
+        return current
+    return WorkflowBinding(deploy.workflow, deploy.target_env, "")
 
 
 def _fail(console: Console, deploy_id: int, reason: str, *, sha: str | None = None) -> Deploy:
@@ -392,8 +397,7 @@ def follow(console: Console) -> int:
         elif row.status == DISPATCHING:
             _recover_stale_claim(console, row)
         elif row.status == RESOLVING:
-            binding = console.surfaces.workflow_map().get(row.surface_id)
-            resolve_run(console, row.id, client, binding or WorkflowBinding(row.workflow, row.target_env, ""))
+            resolve_run(console, row.id, client, _binding_of(console, row))
         elif row.run_id is not None:
             _follow_run(console, row, client)
         touched += 1
