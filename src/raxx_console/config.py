@@ -149,6 +149,15 @@ class Settings(BaseSettings):
     )
     FLAG_CACHE_TTL_SECONDS: Duration = 30.0
 
+    # --- deploys (GitHub Actions, cockpit runbook §4) -----------------------------------
+    GITHUB_TOKEN: OptionalSecret = None
+    GITHUB_REPOSITORY: OptionalStr = None
+    GITHUB_API_URL: str = "https://api.github.com"
+    GITHUB_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=60)
+    DEPLOY_SYNC_BOUND_SECONDS: float = Field(default=25.0, gt=0, le=29)
+    DEPLOY_FOLLOW_INTERVAL: Duration = 10.0
+    DEPLOY_INCIDENT_WINDOW: Duration = 2 * 3600.0
+
     # --- observability ----------------------------------------------------------------
     SENTRY_DSN: OptionalSecret = None
 
@@ -158,6 +167,20 @@ class Settings(BaseSettings):
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("expected an http(s) URL")
         return value.rstrip("/") if value else value
+
+    @field_validator("GITHUB_API_URL")
+    @classmethod
+    def _github_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("GITHUB_REPOSITORY")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$", value):
+            raise ValueError("expected owner/name")
+        return value
 
     @field_validator("SLACK_API_URL")
     @classmethod

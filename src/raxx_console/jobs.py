@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from raxx_console.alerts import lifecycle, notify
+from raxx_console.deploys import service as deploys
 from raxx_console.outbox import kinds
 from raxx_console.outbox import service as outbox
 from raxx_console.status import poller
@@ -35,4 +36,10 @@ JOBS: tuple[PeriodicJob, ...] = (
         waiter=outbox.wait_for_work,
     ),
     poller.JOB,
+    PeriodicJob(
+        "deploys",
+        interval=lambda settings: settings.DEPLOY_FOLLOW_INTERVAL,
+        run=deploys.follow,
+        waiter=deploys.wait_for_work,
+    ),
 )

@@ -5,6 +5,7 @@ from raxx_console.audit.models import AuditLog
 from raxx_console.auth.models import ApiToken, User
 from raxx_console.customers.models import Customer
 from raxx_console.db import Base
+from raxx_console.deploys.models import Deploy
 from raxx_console.flags.models import FlagOverride
 from raxx_console.outbox.models import OutboxItem
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
@@ -18,6 +19,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "Customer",
+    "Deploy",
     "FlagOverride",
     "OutboxItem",
     "SurfaceCheck",

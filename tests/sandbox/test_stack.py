@@ -21,7 +21,7 @@ from raxx_console.audit.models import AuditLog
 from raxx_console.clock import SystemClock
 from raxx_console.customers.models import Customer
 from raxx_console.integrations import registry
-from raxx_console.sandbox.stack import DEMO_CUSTOMERS, SandboxStack, surfaces_toml
+from raxx_console.sandbox.stack import DEMO_CUSTOMERS, DEMO_DEPLOY_FLAGS, SandboxStack, surfaces_toml
 from raxx_console.status.surfaces import load_surfaces
 
 RUNBOOK_SURFACES = ["api-prod", "api-staging", "console-prod", "console-staging", "getraxx", "raxx-mockups"]
@@ -95,7 +95,7 @@ def test_the_customer_page_lists_what_freescout_holds_for_the_customer(stack, wi
     assert [t["subject"] for t in dana["recent"]] == ["Refund for the May invoice"]
 
 
-def test_seed_adds_demo_customers_and_turns_ticketing_on_in_the_db_once(stack, wired, console):
+def test_seed_adds_demo_customers_and_turns_ticketing_and_deploys_on_in_the_db_once(stack, wired, console):
     stack.seed(console)
     stack.seed(console)
 
@@ -103,9 +103,9 @@ def test_seed_adds_demo_customers_and_turns_ticketing_on_in_the_db_once(stack, w
         emails = sorted(session.scalars(select(Customer.email)))
         toggles = list(session.scalars(select(AuditLog).where(AuditLog.action == "console.flags.toggled")))
     assert emails == sorted(email for email, _, _ in DEMO_CUSTOMERS)
-    assert sorted(row.payload["flag"] for row in toggles) == sorted(TICKETING_FLAGS)
+    assert sorted(row.payload["flag"] for row in toggles) == sorted((*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS))
     assert {row.actor for row in toggles} == {"system:sandbox"}
-    for name in TICKETING_FLAGS:
+    for name in (*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS):
         resolution = console.flags.resolve(name)
         assert resolution.value and resolution.source == "db"
 

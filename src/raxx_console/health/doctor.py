@@ -20,6 +20,7 @@ from typing import Any, Literal
 from raxx_console.config import Settings
 from raxx_console.context import Console
 from raxx_console.health import panel
+from raxx_console.health.prereqs import deploy_prereqs_missing
 from raxx_console.integrations.freescout_client import FreeScoutClient
 from raxx_console.integrations.freescout_config import FreeScoutConfig
 from raxx_console.integrations.freescout_outcomes import Mailbox, Outcome, Reason
@@ -381,6 +382,26 @@ def check_poller(snapshot: panel.Snapshot) -> CheckResult:
     )
 
 
+def check_deploys(console: Console) -> CheckResult:
+    """Deploys need GITHUB_TOKEN and GITHUB_REPOSITORY; a FAIL while the deploy UI is on."""
+    title = "Deploy prerequisites (GitHub Actions)"
+    missing = deploy_prereqs_missing(console.settings)
+    if not missing:
+        return _ok("Deploys", title, "GITHUB_TOKEN and GITHUB_REPOSITORY are set (values never shown).")
+    if not console.flags.is_enabled("FLAG_CONSOLE_DEPLOY_UI"):
+        return _ok(
+            "Deploys", title, f"FLAG_CONSOLE_DEPLOY_UI is off; break-glass deploys need {', '.join(missing)}."
+        )
+    return CheckResult(
+        "Deploys",
+        title,
+        "FAIL",
+        f"{', '.join(missing)} not set: neither the tiles nor break-glass can dispatch.",
+        "Set them in the app's config (a token with actions:write on the repository).",
+        "github_not_configured",
+    )
+
+
 def run_checks(console: Console) -> list[CheckResult]:
     """Every step, in the runbook's order (Step 0 → 5), then flags, outbox and poller."""
     with console.db.session() as session:
@@ -398,6 +419,7 @@ def run_checks(console: Console) -> list[CheckResult]:
         check_flags(snapshot),
         check_outbox(snapshot),
         check_poller(snapshot),
+        check_deploys(console),
     ]
 
 

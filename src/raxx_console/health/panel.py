@@ -26,7 +26,7 @@ from raxx_console.audit.models import AuditLog
 from raxx_console.clock import iso
 from raxx_console.context import Console
 from raxx_console.flags.registry import FLAGS
-from raxx_console.health.prereqs import ticketing_prereqs_missing
+from raxx_console.health.prereqs import deploy_prereqs_missing, ticketing_prereqs_missing
 from raxx_console.health.startup import COMPONENT_KEY as STARTUP_KEY
 from raxx_console.health.startup import StartupCheck
 from raxx_console.outbox.kinds import CREATE_KIND
@@ -148,6 +148,8 @@ class Snapshot:
     #: Kinds with pending items that no outbox handler delivers (they wait, retried).
     unhandled_kinds: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: GITHUB_TOKEN / GITHUB_REPOSITORY when unset while FLAG_CONSOLE_DEPLOY_UI is on.
+    deploy_prereqs_missing: list[str] = field(default_factory=list)
 
     @property
     def ticketing_on(self) -> list[str]:
@@ -175,6 +177,7 @@ class Snapshot:
                 for p in self.problems
             ],
             "prerequisites_missing": self.prereqs_missing,
+            "deploy_prerequisites_missing": self.deploy_prereqs_missing,
             "flags": [asdict(flag) for flag in self.flags],
             "tickets_filed": self.tickets_filed,
             "last_ticket": None
@@ -304,6 +307,10 @@ def collect(console: Console, session: Session) -> Snapshot:
         hooks=registered_hooks(),
         startup=console.components.get(STARTUP_KEY),
         unhandled_kinds=unhandled,
+        # Like ticketing's: a problem once the deploy UI is on (break-glass is checked by doctor).
+        deploy_prereqs_missing=deploy_prereqs_missing(console.settings)
+        if console.flags.is_enabled("FLAG_CONSOLE_DEPLOY_UI")
+        else [],
     )
     snapshot.problems.extend(problems(snapshot))
     return snapshot
@@ -323,6 +330,13 @@ def problems(snapshot: Snapshot) -> Iterable[Problem]:
                 f"{names} {verb} missing: set {'it' if verb == 'is' else 'them'} before ticketing goes on.",
                 severity="warn",
             )
+    if snapshot.deploy_prereqs_missing:
+        names = ", ".join(snapshot.deploy_prereqs_missing)
+        yield Problem(
+            "deploy_prerequisites_missing",
+            f"Deploys cannot reach GitHub Actions: {names} not set.",
+            severity="warn",
+        )
     if not snapshot.ticketing_on:
         yield Problem(
             "ticketing_off",

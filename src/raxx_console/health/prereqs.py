@@ -33,3 +33,12 @@ def ticketing_prereqs_missing(settings: Settings) -> list[str]:
 
 def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+#: What a deploy (the tiles, the break-glass CLI, a promotion) needs to reach GitHub Actions.
+_DEPLOY = ("GITHUB_TOKEN", "GITHUB_REPOSITORY")
+
+
+def deploy_prereqs_missing(settings: Settings) -> list[str]:
+    """The env var names deploys need and do not have (names only, never values)."""
+    return [name for name in _DEPLOY if _blank(settings.secret(name))]

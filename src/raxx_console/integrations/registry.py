@@ -1,6 +1,6 @@
-"""One FreeScout client and one Slack notifier per Console, built on first use.
+"""One FreeScout client, one Slack notifier and one GitHub client per Console, built on first use.
 
-Both hold an HTTP connection pool and are thread-safe, so web requests and worker jobs share
+Each holds an HTTP connection pool and is thread-safe, so web requests and worker jobs share
 them instead of building a client per call. They live in ``console.components`` (per Console,
 so each test app gets clients wired to its own settings).
 """
@@ -14,12 +14,14 @@ from typing import Any, TypeVar
 from raxx_console.context import Console
 from raxx_console.integrations.freescout_client import FreeScoutClient
 from raxx_console.integrations.freescout_config import FreeScoutConfig
+from raxx_console.integrations.github import GitHubClient, GitHubConfig
 from raxx_console.integrations.slack import SlackNotifier
 
 T = TypeVar("T")
 
 FREESCOUT_KEY = "freescout_client"
 SLACK_KEY = "slack_notifier"
+GITHUB_KEY = "github_client"
 
 _lock = threading.Lock()
 
@@ -44,3 +46,8 @@ def freescout(console: Console) -> FreeScoutClient:
 def slack(console: Console) -> SlackNotifier:
     """The Console's Slack notifier, configured from its settings."""
     return _component(console, SLACK_KEY, lambda: SlackNotifier.from_settings(console.settings))
+
+
+def github(console: Console) -> GitHubClient:
+    """The Console's GitHub client (deploys, console versions), configured from its settings."""
+    return _component(console, GITHUB_KEY, lambda: GitHubClient(GitHubConfig.from_settings(console.settings)))

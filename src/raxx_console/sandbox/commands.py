@@ -22,17 +22,24 @@ _PORT = click.IntRange(0, 65535)
 @click.option("--freescout-port", default=0, type=_PORT, help="0 picks a free port.")
 @click.option("--slack-port", default=0, type=_PORT, help="0 picks a free port.")
 @click.option("--surfaces-port", default=0, type=_PORT, help="0 picks a free port.")
+@click.option("--github-port", default=0, type=_PORT, help="0 picks a free port.")
 @click.option(
     "--console-url",
     default="http://127.0.0.1:5000",
     show_default=True,
     help="Where you will run the console (for CONSOLE_BASE_URL and the tour).",
 )
-def sandbox(host: str, freescout_port: int, slack_port: int, surfaces_port: int, console_url: str) -> None:
-    """Run the FreeScout and Slack sandboxes and the demo surfaces until Ctrl-C."""
+def sandbox(
+    host: str, freescout_port: int, slack_port: int, surfaces_port: int, github_port: int, console_url: str
+) -> None:
+    """Run the FreeScout, Slack and GitHub sandboxes and the demo surfaces until Ctrl-C."""
     try:
         stack = SandboxStack.start(
-            host=host, freescout_port=freescout_port, slack_port=slack_port, surfaces_port=surfaces_port
+            host=host,
+            freescout_port=freescout_port,
+            slack_port=slack_port,
+            surfaces_port=surfaces_port,
+            github_port=github_port,
         )
     except OSError as exc:
         raise click.ClickException(f"cannot start the sandboxes on {host}: {exc.strerror or exc}") from None

@@ -1,4 +1,4 @@
-"""The whole sandbox on one machine: FreeScout, Slack and the demo surfaces, wired to the console.
+"""The whole sandbox on one machine: FreeScout, Slack, GitHub and the demo surfaces, wired to the console.
 
 ``serve --sandbox`` and ``raxx-console sandbox`` start it, so a newcomer sees the pipeline work
 with no accounts: flip a demo surface to degraded, watch the grid, click Investigate, and find
@@ -25,6 +25,7 @@ from raxx_console.health.startup import TICKETING_FLAGS
 from raxx_console.integrations.freescout_client import FreeScoutClient
 from raxx_console.integrations.freescout_config import FreeScoutConfig
 from raxx_console.sandbox.freescout import FreeScoutSandboxState, create_freescout_sandbox
+from raxx_console.sandbox.github import OWNER_REPO, GitHubSandboxState, create_github_sandbox
 from raxx_console.sandbox.server import BackgroundServer
 from raxx_console.sandbox.slack import SlackSandbox, create_slack_sandbox
 from raxx_console.sandbox.surfaces import DemoSurfaces, create_demo_surfaces
@@ -37,6 +38,10 @@ SLACK_DM_USER = "U0DEMOOPS"
 POLL_INTERVAL_SECONDS = 5
 ACTOR = "system:sandbox"
 DEMO_SURFACE = "api-prod"
+DEPLOY_DEMO_SURFACE = "api-staging"
+#: ``serve --sandbox`` turns these on for the demo (in the DB, audited); the registry defaults stay off.
+DEMO_DEPLOY_FLAGS = ("FLAG_CONSOLE_DEPLOY_UI", "FLAG_CONSOLE_DEPLOY_CHIP")
+DEPLOY_FOLLOW_INTERVAL_SECONDS = 2
 
 #: (email, name, [(subject, status)]) — customers for entry C, with conversations in the support mailbox.
 DEMO_CUSTOMERS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
@@ -57,10 +62,12 @@ def surfaces_toml(registry: SurfaceRegistry) -> str:
         lines.append("[[surface]]")
         for spec in fields(surface):
             value = getattr(surface, spec.name)
-            if spec.name != "severity" and value is not None:
+            if isinstance(value, dict):  # severity, dispatch_inputs: TOML inline tables
+                pairs = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items())
+                lines.append(f"{spec.name} = {{ {pairs} }}")
+            elif value is not None:
                 lines.append(f"{spec.name} = {json.dumps(value, ensure_ascii=False)}")
-        severity = ", ".join(f"{key} = {json.dumps(level)}" for key, level in surface.severity.items())
-        lines += [f"severity = {{ {severity} }}", ""]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -79,6 +86,9 @@ class SandboxStack:
     cf_client_id: str = field(repr=False)
     cf_client_secret: str = field(repr=False)
     slack_token: str = field(repr=False)
+    github: BackgroundServer
+    github_state: GitHubSandboxState
+    github_token: str = field(repr=False)
     console_url: str | None = None
 
     @classmethod
@@ -89,18 +99,21 @@ class SandboxStack:
         freescout_port: int = 0,
         slack_port: int = 0,
         surfaces_port: int = 0,
+        github_port: int = 0,
         clock: Clock | None = None,
     ) -> SandboxStack:
-        """Start the three servers (port 0 = a free port) and seed FreeScout's demo conversations."""
+        """Start the four servers (port 0 = a free port) and seed FreeScout's demo conversations."""
         api_key = f"sandbox-fs-{secrets.token_urlsafe(18)}"
         cf_id = f"{secrets.token_hex(16)}.access"
         cf_secret = secrets.token_hex(32)
         slack_token = f"xoxb-sandbox-{secrets.token_hex(12)}"
+        github_token = f"ghs_sandbox{secrets.token_hex(16)}"
         registry = load_surfaces()
         freescout_app = create_freescout_sandbox(
             api_key=api_key, cf_client_id=cf_id, cf_client_secret=cf_secret, clock=clock
         )
         slack_app = create_slack_sandbox(slack_token)
+        github_app = create_github_sandbox(token=github_token, clock=clock)
         demo = create_demo_surfaces(surface.id for surface in registry)
         started: list[BackgroundServer] = []
         try:
@@ -108,6 +121,7 @@ class SandboxStack:
                 (freescout_app, freescout_port, "freescout-sandbox"),
                 (slack_app, slack_port, "slack-sandbox"),
                 (demo, surfaces_port, "demo-surfaces"),
+                (github_app, github_port, "github-sandbox"),
             ):
                 started.append(BackgroundServer(app, host=host, port=port, name=name).start())
         except BaseException:
@@ -117,7 +131,7 @@ class SandboxStack:
         workdir = Path(tempfile.mkdtemp(prefix="raxx-sandbox-"))
         urls = demo.health_urls(started[2].url)
         (workdir / "surfaces.toml").write_text(surfaces_toml(registry.with_health_urls(urls)))
-        freescout, slack, surfaces = started
+        freescout, slack, surfaces, github = started
         stack = cls(
             freescout=freescout,
             slack=slack,
@@ -130,6 +144,9 @@ class SandboxStack:
             cf_client_id=cf_id,
             cf_client_secret=cf_secret,
             slack_token=slack_token,
+            github=github,
+            github_state=github_app.extensions["github_sandbox"],
+            github_token=github_token,
         )
         try:
             stack._seed_freescout()
@@ -174,6 +191,10 @@ class SandboxStack:
             "CONSOLE_BASE_URL": self.console_url,
             "SURFACES_FILE": str(self.surfaces_file),
             "POLL_INTERVAL_SECONDS": POLL_INTERVAL_SECONDS,
+            "GITHUB_API_URL": self.github.url,
+            "GITHUB_TOKEN": self.github_token,
+            "GITHUB_REPOSITORY": OWNER_REPO,
+            "DEPLOY_FOLLOW_INTERVAL": DEPLOY_FOLLOW_INTERVAL_SECONDS,
         }
 
     def describe(self) -> str:
@@ -187,6 +208,7 @@ class SandboxStack:
                 f"    FreeScout      {self.freescout.url}/   tickets; API at /api behind a CF Access gate",
                 f"    Slack          {self.slack.url}/   the alert DMs",
                 f"    Demo surfaces  {self.surfaces.url}/   flip a surface's health here",
+                f"    GitHub         {self.github.url}/   deploy workflows (API at /repos/{OWNER_REPO})",
                 "",
                 "  Try it:",
                 f"    1. open {self.surfaces.url}/ and flip {DEMO_SURFACE} to degraded",
@@ -194,21 +216,24 @@ class SandboxStack:
                 "    3. click Investigate on the tile: the ticket appears in the FreeScout sandbox,",
                 "       and the P2 alert files its own ticket and DMs the Slack sandbox",
                 f"    4. {customers_page}: a customer's open and recent FreeScout tickets",
+                f"    5. deploy {DEPLOY_DEMO_SURFACE} from its tile: watch the chip in the header and",
+                "       Recent deploys move queued → in_progress → completed",
                 "",
                 "  Sandbox credentials (for the runbooks' curl probes; generated, not secrets):",
                 f"    FREESCOUT_API_KEY={self.freescout_api_key}",
                 f"    CF_ACCESS_SVC_TICKETS_CLIENT_ID={self.cf_client_id}",
                 f"    CF_ACCESS_SVC_TICKETS_CLIENT_SECRET={self.cf_client_secret}",
+                f"    GITHUB_TOKEN={self.github_token}",
                 "",
             ]
         )
 
     def seed(self, console: Console) -> None:
-        """Demo customers, and both ticketing flags on in the DB (audited as system:sandbox)."""
+        """Demo customers; the ticketing and demo deploy flags on in the DB (audited as system:sandbox)."""
         rows = [customers.CustomerRow(line=0, email=email, name=name) for email, name, _ in DEMO_CUSTOMERS]
         with console.db.session() as session:
             customers.upsert(session, console.clock, rows, actor=ACTOR, env=console.env, source="sandbox")
-        for name in TICKETING_FLAGS:
+        for name in (*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS):
             if console.flags.resolve(name).db_value is not True:
                 console.flags.change(name, True, settings=console.settings, actor=ACTOR, env=console.env)
 
@@ -226,6 +251,6 @@ class SandboxStack:
                     ).unwrap()
 
     def stop(self) -> None:
-        for server in (self.surfaces, self.slack, self.freescout):
+        for server in (self.github, self.surfaces, self.slack, self.freescout):
             server.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -36,6 +36,8 @@ class Surface:
     fail_threshold: int = 3
     resolve_threshold: int = 2
     severity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITY))
+    #: Extra ``workflow_dispatch`` inputs beside ``environment`` and ``ref`` (a shared workflow's ``site``).
+    dispatch_inputs: dict[str, str] = field(default_factory=dict)
 
     def severity_for(self, condition: str) -> str:
         """P1/P2/P3 for a probe condition: ``down``, ``degraded`` or ``slow``."""
@@ -63,11 +65,30 @@ class SurfaceRegistry:
             tuple(replace(s, health_url=urls.get(s.id, s.health_url)) for s in self.surfaces)
         )
 
-    def workflow_map(self) -> dict[str, dict[str, str]]:
-        """``SURFACE_WORKFLOW_MAP`` as the cockpit runbook §4 prints it."""
+    def workflow_map(self) -> dict[str, WorkflowBinding]:
+        """This registry's ``SURFACE_WORKFLOW_MAP``: the only authority on where a deploy goes."""
         return {
-            s.id: {"workflow": s.workflow, "target_env": s.target_env, "app": s.app} for s in self.surfaces
+            s.id: WorkflowBinding(s.workflow, s.target_env, s.app, dict(s.dispatch_inputs))
+            for s in self.surfaces
         }
+
+
+#: Dispatch inputs every deploy workflow declares; a surface's extras may not shadow them.
+STANDARD_DISPATCH_INPUTS = ("environment", "ref")
+
+
+@dataclass(frozen=True)
+class WorkflowBinding:
+    """One ``SURFACE_WORKFLOW_MAP`` entry: the workflow file, its target env, the app, extra inputs."""
+
+    workflow: str
+    target_env: str
+    app: str
+    inputs: dict[str, str] = field(default_factory=dict)
+
+    def dispatch_inputs(self, ref: str) -> dict[str, str]:
+        """Every input of a dispatch deploying ``ref``: ``environment``, ``ref`` and the extras."""
+        return {"environment": self.target_env, "ref": ref, **self.inputs}
 
 
 _INT_FIELDS = ("expected_status", "latency_budget_ms", "fail_threshold", "resolve_threshold")
@@ -90,11 +111,22 @@ def _surface(entry: dict[str, Any], index: int) -> Surface:
         if condition not in DEFAULT_SEVERITY or level not in SEVERITIES:
             raise SurfacesFileError(f"{where}: severity overrides map down|degraded|slow to P1|P2|P3")
         severity[condition] = level
+    extras = entry.get("dispatch_inputs") or {}
+    if (
+        not isinstance(extras, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in extras.items())
+        or set(extras) & set(STANDARD_DISPATCH_INPUTS)
+    ):
+        raise SurfacesFileError(
+            f"{where}: 'dispatch_inputs' maps input names (not environment or ref) to non-empty strings"
+        )
     known = {f.name for f in Surface.__dataclass_fields__.values()}
     unknown = set(entry) - known
     if unknown:
         raise SurfacesFileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
-    return Surface(**{**entry, "timeout_seconds": float(timeout), "severity": severity})
+    return Surface(
+        **{**entry, "timeout_seconds": float(timeout), "severity": severity, "dispatch_inputs": dict(extras)}
+    )
 
 
 def load_surfaces(path: str | Path | None = None) -> SurfaceRegistry:
@@ -119,3 +151,9 @@ def load_surfaces(path: str | Path | None = None) -> SurfaceRegistry:
     if duplicates:
         raise SurfacesFileError(f"duplicate surface id(s): {', '.join(duplicates)}")
     return SurfaceRegistry(surfaces)
+
+
+#: The cockpit runbook §4's map, under the name it uses: surface_id → workflow, target_env, app and
+#: extra inputs, from the packaged registry. A console built with ``SURFACES_FILE`` reads its own
+#: registry's ``workflow_map()``; nothing else (no form field, no API parameter) picks a workflow or env.
+SURFACE_WORKFLOW_MAP: dict[str, WorkflowBinding] = load_surfaces().workflow_map()

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock
 from raxx_console.config import Settings
+from raxx_console.deploys.incidents import suspect_deploy_html
 from raxx_console.flags.registry import AUTO_TICKET_FLAG, INVESTIGATE_FLAG
 from raxx_console.integrations.freescout_outcomes import OPEN_STATUSES
 from raxx_console.outbox import service as outbox
@@ -179,7 +180,8 @@ def reserve(
         surface_status=request.surface_status,
         severity=request.severity,
         subject=render.subject(ref, request.title),
-        body_html=request.build_body(ref, related),
+        body_html=request.build_body(ref, related)
+        + suspect_deploy_html(session, clock, settings.DEPLOY_INCIDENT_WINDOW, request.surface_id),
         tags=list(request.tags),
         mailbox_id=settings.FREESCOUT_OPERATIONS_MAILBOX_ID,
         requested_by=request.requested_by,

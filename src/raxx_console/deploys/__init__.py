@@ -1,0 +1,1 @@
+"""Deploys: GitHub Actions dispatches through ``SURFACE_WORKFLOW_MAP``, followed to completion."""
