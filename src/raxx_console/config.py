@@ -149,6 +149,16 @@ class Settings(BaseSettings):
     )
     FLAG_CACHE_TTL_SECONDS: Duration = 30.0
 
+    # --- secrets rotation: the vault (Infisical) and the apps' config vars (Heroku) ---
+    HEROKU_API_URL: str = "https://api.heroku.com"
+    HEROKU_API_TOKEN: OptionalSecret = None
+    INFISICAL_API_URL: str = "https://app.infisical.com"
+    INFISICAL_CLIENT_ID: OptionalStr = None
+    INFISICAL_CLIENT_SECRET: OptionalSecret = None
+    INFISICAL_PROJECT_ID: OptionalStr = None
+    INFISICAL_ENVIRONMENT: str = "prod"
+    SECRETS_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=120)
+
     # --- observability ----------------------------------------------------------------
     SENTRY_DSN: OptionalSecret = None
 
@@ -158,6 +168,13 @@ class Settings(BaseSettings):
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("expected an http(s) URL")
         return value.rstrip("/") if value else value
+
+    @field_validator("HEROKU_API_URL", "INFISICAL_API_URL")
+    @classmethod
+    def _api_base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("SLACK_API_URL")
     @classmethod
