@@ -6,6 +6,7 @@ from raxx_console.auth.models import ApiToken, User
 from raxx_console.customers.models import Customer
 from raxx_console.db import Base
 from raxx_console.flags.models import FlagOverride
+from raxx_console.secrets.models import SecretRotation
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
 from raxx_console.tickets.models import OutboxItem, Ticket
 
@@ -18,6 +19,7 @@ __all__ = [
     "Customer",
     "FlagOverride",
     "OutboxItem",
+    "SecretRotation",
     "SurfaceCheck",
     "SurfaceStatus",
     "Ticket",

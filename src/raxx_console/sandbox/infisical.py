@@ -81,7 +81,7 @@ class InfisicalSandbox(Flask):
         with self._lock:
             return len(self.store.get((path, name), []))
 
-    def put(self, path: str, name: str, value: str) -> None:
+    def seed_secret(self, path: str, name: str, value: str) -> None:
         """Seed a value (as the stack does for the registry's secrets)."""
         with self._lock:
             self.store.setdefault((path, name), []).append(value)
