@@ -1,4 +1,4 @@
-"""One FreeScout client and one Slack notifier per Console, built on first use.
+"""One client per third party per Console (FreeScout, Slack, Heroku, Infisical), built on first use.
 
 Both hold an HTTP connection pool and are thread-safe, so web requests and worker jobs share
 them instead of building a client per call. They live in ``console.components`` (per Console,
@@ -13,12 +13,16 @@ from typing import Any, TypeVar
 
 from raxx_console.context import Console
 from raxx_console.integrations.freescout_client import FreeScoutClient, FreeScoutConfig
+from raxx_console.integrations.heroku import HerokuClient, HerokuConfig
+from raxx_console.integrations.infisical import InfisicalClient, InfisicalConfig
 from raxx_console.integrations.slack import SlackNotifier
 
 T = TypeVar("T")
 
 FREESCOUT_KEY = "freescout_client"
 SLACK_KEY = "slack_notifier"
+HEROKU_KEY = "heroku_client"
+INFISICAL_KEY = "infisical_client"
 
 _lock = threading.Lock()
 
@@ -43,3 +47,15 @@ def freescout(console: Console) -> FreeScoutClient:
 def slack(console: Console) -> SlackNotifier:
     """The Console's Slack notifier, configured from its settings."""
     return _component(console, SLACK_KEY, lambda: SlackNotifier.from_settings(console.settings))
+
+
+def heroku(console: Console) -> HerokuClient:
+    """The Console's Heroku Platform API client (config vars), configured from its settings."""
+    return _component(console, HEROKU_KEY, lambda: HerokuClient(HerokuConfig.from_settings(console.settings)))
+
+
+def infisical(console: Console) -> InfisicalClient:
+    """The Console's Infisical (vault) client, configured from its settings."""
+    return _component(
+        console, INFISICAL_KEY, lambda: InfisicalClient(InfisicalConfig.from_settings(console.settings))
+    )
