@@ -1,4 +1,4 @@
-"""The whole sandbox on one machine: FreeScout, Slack and the demo surfaces, wired to the console.
+"""The whole sandbox on one machine: FreeScout, Slack, Heroku, Infisical and the demo surfaces.
 
 ``serve --sandbox`` and ``raxx-console sandbox`` start it, so a newcomer sees the pipeline work
 with no accounts: flip a demo surface to degraded, watch the grid, click Investigate, and find
@@ -24,6 +24,7 @@ from raxx_console.customers import service as customers
 from raxx_console.health.startup import TICKETING_FLAGS
 from raxx_console.integrations.freescout_client import FreeScoutClient, FreeScoutConfig
 from raxx_console.sandbox.freescout import FreeScoutSandboxState, create_freescout_sandbox
+from raxx_console.sandbox.secrets_stack import SecretsSandboxes
 from raxx_console.sandbox.server import BackgroundServer
 from raxx_console.sandbox.slack import SlackSandbox, create_slack_sandbox
 from raxx_console.sandbox.surfaces import DemoSurfaces, create_demo_surfaces
@@ -36,6 +37,8 @@ SLACK_DM_USER = "U0DEMOOPS"
 POLL_INTERVAL_SECONDS = 5
 ACTOR = "system:sandbox"
 DEMO_SURFACE = "api-prod"
+#: On in the sandbox, so the rotation demo works at once (against the sandboxes only).
+ROTATION_FLAGS = ("FLAG_CONSOLE_ROTATE_UI", "FLAG_CONSOLE_ROTATION_MODE_A")
 
 #: (email, name, [(subject, status)]) — customers for entry C, with conversations in the support mailbox.
 DEMO_CUSTOMERS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
@@ -74,6 +77,7 @@ class SandboxStack:
     slack_app: SlackSandbox
     demo_surfaces: DemoSurfaces
     workdir: Path
+    secrets: SecretsSandboxes
     freescout_api_key: str = field(repr=False)
     cf_client_id: str = field(repr=False)
     cf_client_secret: str = field(repr=False)
@@ -113,6 +117,12 @@ class SandboxStack:
             for server in started:
                 server.stop()
             raise
+        try:
+            vault_and_apps = SecretsSandboxes.start(host=host)
+        except BaseException:
+            for server in started:
+                server.stop()
+            raise
         workdir = Path(tempfile.mkdtemp(prefix="raxx-sandbox-"))
         urls = demo.health_urls(started[2].url)
         (workdir / "surfaces.toml").write_text(surfaces_toml(registry.with_health_urls(urls)))
@@ -122,6 +132,7 @@ class SandboxStack:
             slack_app=slack_app,
             demo_surfaces=demo,
             workdir=workdir,
+            secrets=vault_and_apps,
             freescout_api_key=api_key,
             cf_client_id=cf_id,
             cf_client_secret=cf_secret,
@@ -170,6 +181,7 @@ class SandboxStack:
             "CONSOLE_BASE_URL": self.console_url,
             "SURFACES_FILE": str(self.surfaces_file),
             "POLL_INTERVAL_SECONDS": POLL_INTERVAL_SECONDS,
+            **self.secrets.settings_overrides(),
         }
 
     def describe(self) -> str:
@@ -183,6 +195,7 @@ class SandboxStack:
                 f"    FreeScout      {self.freescout.url}/   tickets; API at /api behind a CF Access gate",
                 f"    Slack          {self.slack.url}/   the alert DMs",
                 f"    Demo surfaces  {self.surfaces.url}/   flip a surface's health here",
+                *self.secrets.describe_lines(),
                 "",
                 "  Try it:",
                 f"    1. open {self.surfaces.url}/ and flip {DEMO_SURFACE} to degraded",
@@ -190,6 +203,7 @@ class SandboxStack:
                 "    3. click Investigate on the tile: the ticket appears in the FreeScout sandbox,",
                 "       and the P2 alert files its own ticket and DMs the Slack sandbox",
                 f"    4. {customers_page}: a customer's open and recent FreeScout tickets",
+                "    5. /secrets (admin): Rotate SECRET_KEY; the vault and both apps' config vars change",
                 "",
                 "  Sandbox credentials (for the runbooks' curl probes; generated, not secrets):",
                 f"    FREESCOUT_API_KEY={self.freescout_api_key}",
@@ -200,11 +214,11 @@ class SandboxStack:
         )
 
     def seed(self, console: Console) -> None:
-        """Demo customers, and both ticketing flags on in the DB (audited as system:sandbox)."""
+        """Demo customers, and the ticketing and rotation flags on in the DB (audited as system:sandbox)."""
         rows = [customers.CustomerRow(line=0, email=email, name=name) for email, name, _ in DEMO_CUSTOMERS]
         with console.db.session() as session:
             customers.upsert(session, console.clock, rows, actor=ACTOR, env=console.env, source="sandbox")
-        for name in TICKETING_FLAGS:
+        for name in (*TICKETING_FLAGS, *ROTATION_FLAGS):
             if console.flags.resolve(name).db_value is not True:
                 console.flags.change(name, True, settings=console.settings, actor=ACTOR, env=console.env)
 
@@ -224,4 +238,5 @@ class SandboxStack:
     def stop(self) -> None:
         for server in (self.surfaces, self.slack, self.freescout):
             server.stop()
+        self.secrets.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
