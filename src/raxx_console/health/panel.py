@@ -29,6 +29,7 @@ from raxx_console.flags.registry import FLAGS
 from raxx_console.health.prereqs import ticketing_prereqs_missing
 from raxx_console.health.startup import COMPONENT_KEY as STARTUP_KEY
 from raxx_console.health.startup import StartupCheck
+from raxx_console.secrets.service import overdue as overdue_secrets
 from raxx_console.status import poller
 from raxx_console.status.models import SurfaceStatus
 from raxx_console.status.service import effective_status
@@ -177,6 +178,8 @@ class Snapshot:
     #: This process's start-up check (``health.startup``); None before it has run.
     startup: StartupCheck | None
     problems: list[Problem] = field(default_factory=list)
+    #: Registry secrets past their maximum age (/secrets).
+    secrets_overdue: list[str] = field(default_factory=list)
 
     @property
     def ticketing_on(self) -> list[str]:
@@ -227,6 +230,7 @@ class Snapshot:
                 for name, beat in self.heartbeats.items()
             },
             "hooks": self.hooks,
+            "secrets_overdue": self.secrets_overdue,
             "startup_check": None
             if self.startup is None
             else {**_times(asdict(self.startup)), "failing": self.startup.failing},
@@ -414,6 +418,7 @@ def collect(console: Console, session: Session) -> Snapshot:
         heartbeats=heartbeats(session, now, console.settings.POLL_INTERVAL_SECONDS),
         hooks=registered_hooks(),
         startup=console.components.get(STARTUP_KEY),
+        secrets_overdue=overdue_secrets(session, now),
     )
     snapshot.problems.extend(problems(snapshot))
     return snapshot
@@ -487,6 +492,10 @@ def problems(snapshot: Snapshot) -> Iterable[Problem]:
             f"No poll cycle for {ago(now, last).removesuffix(' ago')} (last at {last:%H:%M:%S} UTC, "
             f"by {poller.holder}): the grid and alerts are frozen.",
             since=last,
+        )
+    for name in snapshot.secrets_overdue:
+        yield Problem(
+            "secret_overdue", f"{name} is past its maximum age: rotate it (/secrets).", severity="warn"
         )
     overdue = _overdue_after(snapshot.poll_interval)
     if snapshot.oldest_due_at is not None and now - snapshot.oldest_due_at > overdue:
