@@ -115,11 +115,11 @@ def create_infisical_sandbox(
                 {"method": request.method, "path": request.path, "auth": "Authorization" in request.headers}
             )
 
-    def fault(write: bool) -> Response | None:
+    def fault() -> Response | None:
         faults = app.faults()
         mode, latency = faults["mode"], faults["latency_ms"]
-        if mode == "timeout_after_write" and write:
-            return None  # the write happens first; the answer is delayed afterwards
+        if mode == "timeout_after_write":
+            return None  # reads answer at once; a write is stored first, its answer delayed after
         if latency:
             app._wake.wait(latency / 1000)
         if mode == "down":
@@ -131,7 +131,7 @@ def create_infisical_sandbox(
     @app.post("/api/v1/auth/universal-auth/login")
     def login() -> Response:
         log_request()
-        refused = fault(write=False)
+        refused = fault()
         if refused is not None:
             return refused
         body = request.get_json(silent=True) or {}
@@ -173,7 +173,7 @@ def create_infisical_sandbox(
         if not authed:
             return _error(401, "UnauthorizedError", "Failed to authenticate")
         write = request.method != "GET"
-        refused = fault(write)
+        refused = fault()
         if refused is not None:
             return refused
         params = (request.get_json(silent=True) or {}) if write else request.args
