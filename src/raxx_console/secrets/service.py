@@ -35,7 +35,7 @@ from raxx_console.db import Database
 from raxx_console.integrations.heroku import HerokuClient, HerokuError
 from raxx_console.integrations.infisical import InfisicalClient, InfisicalError
 from raxx_console.secrets.fingerprint import fingerprint
-from raxx_console.secrets.handlers import HandlerFailed, RotationHandler
+from raxx_console.secrets.handlers import HANDLERS, HandlerFailed, RotationHandler
 from raxx_console.secrets.models import (
     APP_STEP_PREFIX,
     ROTATION_DONE,
@@ -340,7 +340,14 @@ def _outcome(row: SecretRotation, spec: SecretSpec) -> RotationOutcome:
     )
 
 
-# --------------------------------------------------------------------------- manual rotations
+# --------------------------------------------------------------------------- modes and manual rotations
+
+MODE_A_FLAG = "FLAG_CONSOLE_ROTATION_MODE_A"
+
+
+def mode(spec: SecretSpec, mode_a_on: bool) -> str:
+    """``handler`` when Rotate runs the secret's Mode A handler, else ``manual`` (its SOP)."""
+    return "handler" if mode_a_on and spec.name in HANDLERS else "manual"
 
 
 def record_manual(session: Session, clock: Clock, spec: SecretSpec, *, actor: str, env: str) -> AuditLog:

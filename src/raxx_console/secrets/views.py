@@ -28,13 +28,13 @@ from raxx_console.secrets.service import RotationOutcome, RotationRefused, Secre
 bp = Blueprint("secrets", __name__)
 
 ROTATE_UI = "FLAG_CONSOLE_ROTATE_UI"
-MODE_A = "FLAG_CONSOLE_ROTATION_MODE_A"
+MODE_A = service.MODE_A_FLAG
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def handler_mode(ctx: Console, spec: SecretSpec) -> bool:
     """True when Rotate runs the secret's Mode A handler; False means its manual SOP."""
-    return spec.name in HANDLERS and ctx.flags.is_enabled(MODE_A)
+    return service.mode(spec, ctx.flags.is_enabled(MODE_A)) == "handler"
 
 
 def _row_json(ctx: Console, state: SecretState) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def _row_json(ctx: Console, state: SecretState) -> dict[str, Any]:
         "description": spec.description,
         "apps": list(spec.apps),
         "vault_path": spec.vault_location,
-        "mode": "handler" if handler_mode(ctx, spec) else "manual",
+        "mode": service.mode(spec, ctx.flags.is_enabled(MODE_A)),
         "has_handler": spec.name in HANDLERS,
         "max_age_days": spec.max_age_days,
         "last_rotated_at": iso(last.at) if last else None,
