@@ -33,7 +33,7 @@ from raxx_console.audit.models import AuditLog
 from raxx_console.clock import Clock
 from raxx_console.db import Database
 from raxx_console.integrations.heroku import HerokuClient, HerokuError
-from raxx_console.integrations.infisical import InfisicalClient, InfisicalError
+from raxx_console.integrations.infisical import InfisicalClient, InfisicalError, VaultSecret
 from raxx_console.secrets.fingerprint import fingerprint
 from raxx_console.secrets.handlers import HANDLERS, HandlerFailed, RotationHandler
 from raxx_console.secrets.models import (
@@ -230,7 +230,7 @@ def _new_value(
     return value
 
 
-def _current(vault: InfisicalClient, spec: SecretSpec) -> Any:
+def _current(vault: InfisicalClient, spec: SecretSpec) -> VaultSecret | None:
     try:
         return vault.get_secret(spec.vault_path, spec.name)
     except InfisicalError as exc:
