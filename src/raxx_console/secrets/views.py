@@ -17,6 +17,7 @@ from raxx_console.auth.access import actor, require_role
 from raxx_console.auth.models import Role
 from raxx_console.context import Console, console, db_session
 from raxx_console.errors import ApiError
+from raxx_console.flags.views import FORM_TYPES
 from raxx_console.health.panel import ago, iso
 from raxx_console.integrations import registry as integrations
 from raxx_console.middleware.env_guard import selected_env
@@ -29,7 +30,6 @@ bp = Blueprint("secrets", __name__)
 
 ROTATE_UI = "FLAG_CONSOLE_ROTATE_UI"
 MODE_A = service.MODE_A_FLAG
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def handler_mode(ctx: Console, spec: SecretSpec) -> bool:
