@@ -7,11 +7,14 @@ import threading
 import pytest
 from sqlalchemy import select
 
+from raxx_console.integrations import registry as integrations
+from raxx_console.secrets import service
 from raxx_console.secrets.fingerprint import fingerprint
+from raxx_console.secrets.handlers import ConsoleSecretKey, HandlerFailed
 from raxx_console.secrets.models import SecretRotation
 from raxx_console.secrets.service import ROTATED, ROTATION_INCOMPLETE_ACTION, RotationRefused
 from tests.conftest import audit_rows, detached_rows
-from tests.secrets.conftest import ADMIN, NAME, OLD_VALUE, run_rotation
+from tests.secrets.conftest import ADMIN, NAME, OLD_VALUE, SPEC, run_rotation
 
 PROD, STAGING = "raxx-console-prod", "raxx-console-staging"
 
@@ -172,3 +175,50 @@ def test_a_running_rotation_refuses_another_until_it_is_stale(console, sandboxes
 
     clock.advance(6 * 60)  # the process running it died: the rotation is taken over
     assert run_rotation(console).state == "done"
+
+
+class LiveChecked(ConsoleSecretKey):
+    """A handler with a live call and a revocation, as the peer link's token handler will have."""
+
+    def __init__(self, console, *, live_ok: bool) -> None:
+        super().__init__(console)
+        self.live_ok = live_ok
+        self.old_seen: str | None = None
+
+    def verify_live(self, value: str) -> bool:
+        if not self.live_ok:
+            raise HandlerFailed("live_check_refused")
+        return True
+
+    def retire(self, old_value) -> str:
+        self.old_seen = old_value()
+        return "old value revoked"
+
+
+def test_a_failed_live_check_stops_before_retiring_and_the_retry_retires_the_old_value(console, sandboxes):
+    versions = sandboxes.vault_versions()
+
+    def press(handler):
+        return service.rotate(
+            console.db,
+            console.clock,
+            SPEC,
+            handler,
+            vault=integrations.infisical(console),
+            heroku=integrations.heroku(console),
+            actor=ADMIN,
+            env="development",
+        )
+
+    refused = LiveChecked(console, live_ok=False)
+    first = press(refused)
+    assert (first.state, first.step, first.reason) == ("incomplete", "verify", "live_check_refused")
+    assert refused.old_seen is None, "nothing is retired before the new value is proven"
+
+    healthy = LiveChecked(console, live_ok=True)
+    second = press(healthy)
+    assert second.state == "done" and second.retired == "old value revoked"
+    assert healthy.old_seen == OLD_VALUE  # read back from the vault's previous version
+    assert sandboxes.vault_versions() == versions + 1
+    [row] = audit_rows(console, ROTATED)
+    assert row.payload["live_checked"] is True
