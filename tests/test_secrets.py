@@ -26,6 +26,8 @@ SECRETS = {
     "CF_ACCESS_SVC_TICKETS_CLIENT_SECRET": f"cf-{SENTINEL}",
     "SECRET_KEY": f"sk-{SENTINEL}-0123456789abcdef",
     "SLACK_BOT_TOKEN": f"xoxb-{SENTINEL}",
+    "HEROKU_API_TOKEN": f"hrku-{SENTINEL}",
+    "INFISICAL_CLIENT_SECRET": f"inf-{SENTINEL}",
     # a local, closed port: nothing is ever sent anywhere
     "SENTRY_DSN": f"http://{SENTINEL}@127.0.0.1:9/1",
 }

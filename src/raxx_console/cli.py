@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "raxx_console.health.commands",
     "raxx_console.alerts.commands",
     "raxx_console.deploys.commands",
+    "raxx_console.secrets.commands",
 )
 
 

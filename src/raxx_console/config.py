@@ -157,6 +157,15 @@ class Settings(BaseSettings):
     DEPLOY_SYNC_BOUND_SECONDS: float = Field(default=25.0, gt=0, le=29)
     DEPLOY_FOLLOW_INTERVAL: Duration = 10.0
     DEPLOY_INCIDENT_WINDOW: Duration = 2 * 3600.0
+    # --- secrets rotation: the vault (Infisical) and the apps' config vars (Heroku) ---
+    HEROKU_API_URL: str = "https://api.heroku.com"
+    HEROKU_API_TOKEN: OptionalSecret = None
+    INFISICAL_API_URL: str = "https://app.infisical.com"
+    INFISICAL_CLIENT_ID: OptionalStr = None
+    INFISICAL_CLIENT_SECRET: OptionalSecret = None
+    INFISICAL_PROJECT_ID: OptionalStr = None
+    INFISICAL_ENVIRONMENT: str = "prod"
+    SECRETS_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=120)
 
     # --- observability ----------------------------------------------------------------
     SENTRY_DSN: OptionalSecret = None
@@ -168,9 +177,9 @@ class Settings(BaseSettings):
             raise ValueError("expected an http(s) URL")
         return value.rstrip("/") if value else value
 
-    @field_validator("GITHUB_API_URL")
+    @field_validator("GITHUB_API_URL", "HEROKU_API_URL", "INFISICAL_API_URL")
     @classmethod
-    def _github_url(cls, value: str) -> str:
+    def _api_base_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("expected an http(s) URL")
         return value.rstrip("/")

@@ -8,6 +8,7 @@ from raxx_console.db import Base
 from raxx_console.deploys.models import Deploy
 from raxx_console.flags.models import FlagOverride
 from raxx_console.outbox.models import OutboxItem
+from raxx_console.secrets.models import SecretRotation
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
 from raxx_console.tickets.models import Ticket
 from raxx_console.worker import WorkerHeartbeat
@@ -22,6 +23,7 @@ __all__ = [
     "Deploy",
     "FlagOverride",
     "OutboxItem",
+    "SecretRotation",
     "SurfaceCheck",
     "SurfaceStatus",
     "Ticket",

@@ -21,7 +21,14 @@ from raxx_console.audit.models import AuditLog
 from raxx_console.clock import SystemClock
 from raxx_console.customers.models import Customer
 from raxx_console.integrations import registry
-from raxx_console.sandbox.stack import DEMO_CUSTOMERS, DEMO_DEPLOY_FLAGS, SandboxStack, surfaces_toml
+from raxx_console.sandbox.stack import (
+    DEMO_CUSTOMERS,
+    DEMO_DEPLOY_FLAGS,
+    ROTATION_FLAGS,
+    SandboxStack,
+    surfaces_toml,
+)
+from raxx_console.secrets.registry import SECRETS
 from raxx_console.status.surfaces import load_surfaces
 
 RUNBOOK_SURFACES = ["api-prod", "api-staging", "console-prod", "console-staging", "getraxx", "raxx-mockups"]
@@ -95,7 +102,9 @@ def test_the_customer_page_lists_what_freescout_holds_for_the_customer(stack, wi
     assert [t["subject"] for t in dana["recent"]] == ["Refund for the May invoice"]
 
 
-def test_seed_adds_demo_customers_and_turns_ticketing_and_deploys_on_in_the_db_once(stack, wired, console):
+def test_seed_adds_demo_customers_and_turns_ticketing_deploys_and_rotation_on_in_the_db_once(
+    stack, wired, console
+):
     stack.seed(console)
     stack.seed(console)
 
@@ -103,9 +112,11 @@ def test_seed_adds_demo_customers_and_turns_ticketing_and_deploys_on_in_the_db_o
         emails = sorted(session.scalars(select(Customer.email)))
         toggles = list(session.scalars(select(AuditLog).where(AuditLog.action == "console.flags.toggled")))
     assert emails == sorted(email for email, _, _ in DEMO_CUSTOMERS)
-    assert sorted(row.payload["flag"] for row in toggles) == sorted((*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS))
+    assert sorted(row.payload["flag"] for row in toggles) == sorted(
+        (*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS, *ROTATION_FLAGS)
+    )
     assert {row.actor for row in toggles} == {"system:sandbox"}
-    for name in (*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS):
+    for name in (*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS, *ROTATION_FLAGS):
         resolution = console.flags.resolve(name)
         assert resolution.value and resolution.source == "db"
 
@@ -117,6 +128,8 @@ def test_describe_names_every_page_and_the_tour(stack):
         stack.freescout.url,
         stack.slack.url,
         stack.surfaces.url,
+        stack.secrets.heroku.url,
+        stack.secrets.infisical.url,
         "http://127.0.0.1:5999/console/status",
     ):
         assert url in text
@@ -218,3 +231,14 @@ def test_the_sandbox_command_runs_just_the_sandboxes(tmp_path):
     assert run.popen.returncode == 0
     assert f"export FREESCOUT_API_URL=http://127.0.0.1:{ports[0]}" in run.output
     assert "export SURFACES_FILE=" in run.output and "Traceback" not in run.output
+
+
+def test_the_registry_secrets_are_seeded_alike_in_the_vault_and_both_apps(stack):
+    for spec in SECRETS:
+        value = stack.secrets.infisical_app.current(spec.vault_path, spec.name)
+        assert value
+        for app in spec.apps:
+            assert stack.secrets.heroku_app.config_var(app, spec.name) == value
+    overrides = stack.settings_overrides(console_url="http://127.0.0.1:5999")
+    assert overrides["HEROKU_API_URL"] == stack.secrets.heroku.url
+    assert overrides["INFISICAL_API_URL"] == stack.secrets.infisical.url

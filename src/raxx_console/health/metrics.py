@@ -143,6 +143,15 @@ def snapshot_metrics(snapshot: panel.Snapshot) -> Iterator[Metric]:
         "How many runbook Step 0 env vars are unset (names in ticketing_prerequisite_missing).",
         len(snapshot.prereqs_missing),
     )
+    overdue = GaugeMetricFamily(
+        f"{PREFIX}_secret_overdue",
+        "1 for each registry secret past its maximum age (/secrets; the name only, never a value).",
+        labels=["name"],
+    )
+    for name in snapshot.secrets_overdue:
+        overdue.add_metric([name], 1)
+    yield overdue
+
     missing = GaugeMetricFamily(
         f"{PREFIX}_ticketing_prerequisite_missing",
         "1 for each ticketing prerequisite env var that is unset (the name only, never a value).",

@@ -40,6 +40,7 @@ from raxx_console.outbox.service import (
     oldest_due_at,
     outbox_backlog,
 )
+from raxx_console.secrets.service import overdue as overdue_secrets
 from raxx_console.status import poller
 from raxx_console.status.models import SurfaceStatus
 from raxx_console.status.service import effective_status
@@ -150,6 +151,8 @@ class Snapshot:
     problems: list[Problem] = field(default_factory=list)
     #: GITHUB_TOKEN / GITHUB_REPOSITORY when unset while FLAG_CONSOLE_DEPLOY_UI is on.
     deploy_prereqs_missing: list[str] = field(default_factory=list)
+    #: Registry secrets past their maximum age (/secrets).
+    secrets_overdue: list[str] = field(default_factory=list)
 
     @property
     def ticketing_on(self) -> list[str]:
@@ -201,6 +204,7 @@ class Snapshot:
                 for name, beat in self.heartbeats.items()
             },
             "hooks": self.hooks,
+            "secrets_overdue": self.secrets_overdue,
             "startup_check": None
             if self.startup is None
             else {**_times(asdict(self.startup)), "failing": self.startup.failing},
@@ -311,6 +315,7 @@ def collect(console: Console, session: Session) -> Snapshot:
         deploy_prereqs_missing=deploy_prereqs_missing(console.settings)
         if console.flags.is_enabled("FLAG_CONSOLE_DEPLOY_UI")
         else [],
+        secrets_overdue=overdue_secrets(session, now),
     )
     snapshot.problems.extend(problems(snapshot))
     return snapshot
@@ -397,6 +402,10 @@ def problems(snapshot: Snapshot) -> Iterable[Problem]:
             f"No poll cycle for {ago(now, last).removesuffix(' ago')} (last at {last:%H:%M:%S} UTC, "
             f"by {poller.holder}): the grid and alerts are frozen.",
             since=last,
+        )
+    for name in snapshot.secrets_overdue:
+        yield Problem(
+            "secret_overdue", f"{name} is past its maximum age: rotate it (/secrets).", severity="warn"
         )
     overdue = _overdue_after(snapshot.poll_interval)
     if snapshot.oldest_due_at is not None and now - snapshot.oldest_due_at > overdue:

@@ -1,4 +1,4 @@
-"""One FreeScout client, one Slack notifier and one GitHub client per Console, built on first use.
+"""One client per third party per Console (FreeScout, Slack, GitHub, Heroku, Infisical), built on first use.
 
 Each holds an HTTP connection pool and is thread-safe, so web requests and worker jobs share
 them instead of building a client per call. They live in ``console.components`` (per Console,
@@ -15,6 +15,8 @@ from raxx_console.context import Console
 from raxx_console.integrations.freescout_client import FreeScoutClient
 from raxx_console.integrations.freescout_config import FreeScoutConfig
 from raxx_console.integrations.github import GitHubClient, GitHubConfig
+from raxx_console.integrations.heroku import HerokuClient, HerokuConfig
+from raxx_console.integrations.infisical import InfisicalClient, InfisicalConfig
 from raxx_console.integrations.slack import SlackNotifier
 
 T = TypeVar("T")
@@ -22,6 +24,8 @@ T = TypeVar("T")
 FREESCOUT_KEY = "freescout_client"
 SLACK_KEY = "slack_notifier"
 GITHUB_KEY = "github_client"
+HEROKU_KEY = "heroku_client"
+INFISICAL_KEY = "infisical_client"
 
 _lock = threading.Lock()
 
@@ -51,3 +55,15 @@ def slack(console: Console) -> SlackNotifier:
 def github(console: Console) -> GitHubClient:
     """The Console's GitHub client (deploys, console versions), configured from its settings."""
     return _component(console, GITHUB_KEY, lambda: GitHubClient(GitHubConfig.from_settings(console.settings)))
+
+
+def heroku(console: Console) -> HerokuClient:
+    """The Console's Heroku Platform API client (config vars), configured from its settings."""
+    return _component(console, HEROKU_KEY, lambda: HerokuClient(HerokuConfig.from_settings(console.settings)))
+
+
+def infisical(console: Console) -> InfisicalClient:
+    """The Console's Infisical (vault) client, configured from its settings."""
+    return _component(
+        console, INFISICAL_KEY, lambda: InfisicalClient(InfisicalConfig.from_settings(console.settings))
+    )

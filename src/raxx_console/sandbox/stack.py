@@ -1,4 +1,4 @@
-"""The whole sandbox on one machine: FreeScout, Slack, GitHub and the demo surfaces, wired to the console.
+"""The whole sandbox on one machine: FreeScout, Slack, GitHub, Heroku, Infisical and the demo surfaces.
 
 ``serve --sandbox`` and ``raxx-console sandbox`` start it, so a newcomer sees the pipeline work
 with no accounts: flip a demo surface to degraded, watch the grid, click Investigate, and find
@@ -26,6 +26,7 @@ from raxx_console.integrations.freescout_client import FreeScoutClient
 from raxx_console.integrations.freescout_config import FreeScoutConfig
 from raxx_console.sandbox.freescout import FreeScoutSandboxState, create_freescout_sandbox
 from raxx_console.sandbox.github import OWNER_REPO, GitHubSandboxState, create_github_sandbox
+from raxx_console.sandbox.secrets_stack import SecretsSandboxes
 from raxx_console.sandbox.server import BackgroundServer
 from raxx_console.sandbox.slack import SlackSandbox, create_slack_sandbox
 from raxx_console.sandbox.surfaces import DemoSurfaces, create_demo_surfaces
@@ -42,6 +43,8 @@ DEPLOY_DEMO_SURFACE = "api-staging"
 #: ``serve --sandbox`` turns these on for the demo (in the DB, audited); the registry defaults stay off.
 DEMO_DEPLOY_FLAGS = ("FLAG_CONSOLE_DEPLOY_UI", "FLAG_CONSOLE_DEPLOY_CHIP")
 DEPLOY_FOLLOW_INTERVAL_SECONDS = 2
+#: On in the sandbox, so the rotation demo works at once (against the sandboxes only).
+ROTATION_FLAGS = ("FLAG_CONSOLE_ROTATE_UI", "FLAG_CONSOLE_ROTATION_MODE_A")
 
 #: (email, name, [(subject, status)]) — customers for entry C, with conversations in the support mailbox.
 DEMO_CUSTOMERS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
@@ -82,6 +85,7 @@ class SandboxStack:
     slack_app: SlackSandbox
     demo_surfaces: DemoSurfaces
     workdir: Path
+    secrets: SecretsSandboxes
     freescout_api_key: str = field(repr=False)
     cf_client_id: str = field(repr=False)
     cf_client_secret: str = field(repr=False)
@@ -128,6 +132,12 @@ class SandboxStack:
             for server in started:
                 server.stop()
             raise
+        try:
+            vault_and_apps = SecretsSandboxes.start(host=host)
+        except BaseException:
+            for server in started:
+                server.stop()
+            raise
         workdir = Path(tempfile.mkdtemp(prefix="raxx-sandbox-"))
         urls = demo.health_urls(started[2].url)
         (workdir / "surfaces.toml").write_text(surfaces_toml(registry.with_health_urls(urls)))
@@ -140,6 +150,7 @@ class SandboxStack:
             slack_app=slack_app,
             demo_surfaces=demo,
             workdir=workdir,
+            secrets=vault_and_apps,
             freescout_api_key=api_key,
             cf_client_id=cf_id,
             cf_client_secret=cf_secret,
@@ -195,6 +206,7 @@ class SandboxStack:
             "GITHUB_TOKEN": self.github_token,
             "GITHUB_REPOSITORY": OWNER_REPO,
             "DEPLOY_FOLLOW_INTERVAL": DEPLOY_FOLLOW_INTERVAL_SECONDS,
+            **self.secrets.settings_overrides(),
         }
 
     def describe(self) -> str:
@@ -209,6 +221,7 @@ class SandboxStack:
                 f"    Slack          {self.slack.url}/   the alert DMs",
                 f"    Demo surfaces  {self.surfaces.url}/   flip a surface's health here",
                 f"    GitHub         {self.github.url}/   deploy workflows (API at /repos/{OWNER_REPO})",
+                *self.secrets.describe_lines(),
                 "",
                 "  Try it:",
                 f"    1. open {self.surfaces.url}/ and flip {DEMO_SURFACE} to degraded",
@@ -218,6 +231,7 @@ class SandboxStack:
                 f"    4. {customers_page}: a customer's open and recent FreeScout tickets",
                 f"    5. deploy {DEPLOY_DEMO_SURFACE} from its tile: watch the chip in the header and",
                 "       Recent deploys move queued → in_progress → completed",
+                "    6. /secrets (admin): Rotate SECRET_KEY; the vault and both apps' config vars change",
                 "",
                 "  Sandbox credentials (for the runbooks' curl probes; generated, not secrets):",
                 f"    FREESCOUT_API_KEY={self.freescout_api_key}",
@@ -229,11 +243,11 @@ class SandboxStack:
         )
 
     def seed(self, console: Console) -> None:
-        """Demo customers; the ticketing and demo deploy flags on in the DB (audited as system:sandbox)."""
+        """Demo customers; ticketing, demo deploy and rotation flags on in the DB (as system:sandbox)."""
         rows = [customers.CustomerRow(line=0, email=email, name=name) for email, name, _ in DEMO_CUSTOMERS]
         with console.db.session() as session:
             customers.upsert(session, console.clock, rows, actor=ACTOR, env=console.env, source="sandbox")
-        for name in (*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS):
+        for name in (*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS, *ROTATION_FLAGS):
             if console.flags.resolve(name).db_value is not True:
                 console.flags.change(name, True, settings=console.settings, actor=ACTOR, env=console.env)
 
@@ -253,4 +267,5 @@ class SandboxStack:
     def stop(self) -> None:
         for server in (self.github, self.surfaces, self.slack, self.freescout):
             server.stop()
+        self.secrets.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
