@@ -2,10 +2,10 @@
 
 from raxx_console.alerts.models import Alert, AlertDecision, WorkerHeartbeat
 from raxx_console.audit.models import AuditLog
-from raxx_console.auth.models import ApiToken, User
+from raxx_console.auth.models import ApiToken, ServiceToken, TotpEnrolment, User
 from raxx_console.customers.models import Customer
 from raxx_console.db import Base
-from raxx_console.flags.models import FlagOverride
+from raxx_console.flags.models import FlagOverride, FlagPromotion, FlagPromotionMark
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
 from raxx_console.tickets.models import OutboxItem, Ticket
 
@@ -17,10 +17,14 @@ __all__ = [
     "Base",
     "Customer",
     "FlagOverride",
+    "FlagPromotion",
+    "FlagPromotionMark",
     "OutboxItem",
+    "ServiceToken",
     "SurfaceCheck",
     "SurfaceStatus",
     "Ticket",
+    "TotpEnrolment",
     "User",
     "WorkerHeartbeat",
 ]

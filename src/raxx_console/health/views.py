@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request
 from prometheus_client.exposition import choose_encoder
 
-from raxx_console.auth.access import current_user, require_role, wants_json
+from raxx_console.auth.access import current_user, require_role, require_service, wants_json
 from raxx_console.auth.models import Role
 from raxx_console.context import console, db_session
 from raxx_console.health import doctor, panel
@@ -58,6 +58,13 @@ def healthz() -> tuple[Response, int]:
 @bp.get("/version")
 def version() -> Response:
     return jsonify({"sha": source_version(), "env": console().env})
+
+
+@bp.get("/api/peer/version")
+@require_service
+def peer_version() -> Response:
+    """``/version`` for the other console, through the peer link (which checks the token too)."""
+    return version()
 
 
 # --- the pipeline health panel and /metrics -------------------------------------------------

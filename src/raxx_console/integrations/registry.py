@@ -1,4 +1,4 @@
-"""One FreeScout client and one Slack notifier per Console, built on first use.
+"""One FreeScout client, one Slack notifier and one peer link per Console, built on first use.
 
 Both hold an HTTP connection pool and are thread-safe, so web requests and worker jobs share
 them instead of building a client per call. They live in ``console.components`` (per Console,
@@ -14,11 +14,13 @@ from typing import Any, TypeVar
 from raxx_console.context import Console
 from raxx_console.integrations.freescout_client import FreeScoutClient, FreeScoutConfig
 from raxx_console.integrations.slack import SlackNotifier
+from raxx_console.peers import PeerLink
 
 T = TypeVar("T")
 
 FREESCOUT_KEY = "freescout_client"
 SLACK_KEY = "slack_notifier"
+PEER_KEY = "peer_link"
 
 _lock = threading.Lock()
 
@@ -43,3 +45,8 @@ def freescout(console: Console) -> FreeScoutClient:
 def slack(console: Console) -> SlackNotifier:
     """The Console's Slack notifier, configured from its settings."""
     return _component(console, SLACK_KEY, lambda: SlackNotifier.from_settings(console.settings))
+
+
+def peer_link(console: Console) -> PeerLink:
+    """The Console's link to the other console (``peers.py``), configured from its settings."""
+    return _component(console, PEER_KEY, lambda: PeerLink.from_settings(console.settings, console.clock))
