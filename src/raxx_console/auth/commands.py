@@ -7,6 +7,7 @@ import os
 import click
 
 from raxx_console.auth import service, totp
+from raxx_console.auth.models import ServiceToken
 from raxx_console.cli import fail, load_console
 
 
@@ -89,6 +90,7 @@ def token_create(email: str | None, name: str, service_name: str | None) -> None
         user = service.find_user(session, email)
         if user is None:
             fail(f"no user with email {email}")
+        assert user is not None
         token = service.create_token(
             session, console.clock, user=user, name=name, actor="system:cli", env=console.env
         )
@@ -107,7 +109,8 @@ def token_revoke(token: str) -> None:
             )
     except service.AuthError as exc:
         fail(str(exc))
-    click.echo(f"revoked token {row.prefix}… ({row.name})")
+    label = row.service if isinstance(row, ServiceToken) else row.name
+    click.echo(f"revoked token {row.prefix}… ({label})")
 
 
 commands = [user_group, token_group]

@@ -168,23 +168,30 @@ def revoke_token(
     """Revoke a live token (a user's or a service's) given whole or by its prefix (the first 10
     characters, kept in the audit log)."""
     prefix = token.strip()[:PREFIX_LENGTH]
-    model: type[ApiToken] | type[ServiceToken] = (
-        ServiceToken if prefix.startswith(SERVICE_TOKEN_PREFIX) else ApiToken
-    )
-    rows = list(session.scalars(select(model).where(model.prefix == prefix, model.revoked_at.is_(None))))
+    rows: list[ApiToken] | list[ServiceToken]
+    if prefix.startswith(SERVICE_TOKEN_PREFIX):
+        rows = list(
+            session.scalars(
+                select(ServiceToken).where(ServiceToken.prefix == prefix, ServiceToken.revoked_at.is_(None))
+            )
+        )
+    else:
+        rows = list(
+            session.scalars(select(ApiToken).where(ApiToken.prefix == prefix, ApiToken.revoked_at.is_(None)))
+        )
     if len(rows) != 1:
         raise AuthError(
             f"no live token with prefix {prefix}" if not rows else f"{len(rows)} live tokens share {prefix}"
         )
     row = rows[0]
     row.revoked_at = clock.now()
+    owner = {"service": row.service} if isinstance(row, ServiceToken) else {"user_id": row.user_id}
     audit.record(
         session,
         clock,
         action="console.token.revoked",
         actor=actor,
         selected_env=env,
-        payload={"token_id": row.id, "prefix": row.prefix}
-        | ({"service": row.service} if isinstance(row, ServiceToken) else {"user_id": row.user_id}),
+        payload={"token_id": row.id, "prefix": row.prefix, **owner},
     )
     return row

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from raxx_console.audit import service as audit
 from raxx_console.auth import service, totp
@@ -107,7 +108,7 @@ def _admin() -> User:
 
 @bp.route("/account/totp", methods=["GET", "POST"])
 @require_role(Role.admin)
-def totp_enrolment() -> Response | str | tuple[str, int]:
+def totp_enrolment() -> ResponseReturnValue:
     """The otpauth URI and its QR code, confirmed with a first code; shown until confirmed."""
     ctx, db, user = console(), db_session(), _admin()
     error = None

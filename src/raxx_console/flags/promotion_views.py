@@ -8,6 +8,7 @@ operators mark flags. The peer API (``/api/peer/flags/marks…``) answers the ot
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from raxx_console.auth.access import actor, current_user, require_role, require_service
 from raxx_console.auth.models import Role
@@ -60,7 +61,7 @@ def _staging_page(error: str | None = None, status: int = 200) -> Page:
 
 @bp.post("/console/flags/promotions/marks")
 @require_role(Role.operator)
-def mark() -> Response | Page:
+def mark() -> ResponseReturnValue:
     if _on_prod():
         return _prod_page(error="Flags are marked on staging and promoted here.", status=409)
     ctx, db = console(), db_session()
@@ -135,7 +136,7 @@ def _prod_page(error: str | None = None, status: int = 200, peer_problem: PeerOu
 
 @bp.post("/console/flags/promotions/<int:mark_id>/promote")
 @require_role(Role.admin)
-def promote(mark_id: int) -> Response | Page:
+def promote(mark_id: int) -> ResponseReturnValue:
     if not _on_prod():
         return _staging_page(error="Promote on the production console; marks are made here.", status=409)
     ctx, db = console(), db_session()

@@ -129,7 +129,7 @@ def close_mark(
     session: Session, clock: Clock, *, mark_id: int, promoted_by: str, actor: str, env: str
 ) -> FlagPromotionMark:
     """Close an open mark because prod promoted it; refused if it is unknown or already closed."""
-    closed = session.execute(
+    closed = session.execute(  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
         update(FlagPromotionMark)
         .where(FlagPromotionMark.id == mark_id, FlagPromotionMark.closed_at.is_(None))
         .values(closed_at=clock.now(), closed_by=promoted_by, closed_reason="promoted")

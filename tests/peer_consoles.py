@@ -1,0 +1,88 @@
+"""Two consoles in one test: the app under test plays prod, ``staging`` is a second live console.
+
+``staging`` runs on its own SQLite copy (the console under test keeps the test's backend) and has
+issued the service token prod calls it with. ``peer_settings`` links the console under test to it;
+request it before ``app``. Pages that behave as prod need the prod host: ``prod_client``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from raxx_console import create_app
+from raxx_console.auth import service as auth_service
+from raxx_console.clock import ManualClock
+from raxx_console.context import Console
+from raxx_console.sandbox.server import BackgroundServer
+
+PROD_HOST = "console.raxx.app"
+STAGING_HOST = "console-staging.raxx.app"
+
+
+@dataclass
+class StagingConsole:
+    app: Flask
+    console: Console
+    server: BackgroundServer
+    #: The service token staging issued for prod (``token create --service console-prod``).
+    token: str
+    stopped: bool = field(default=False)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def stop(self) -> None:
+        """Take staging down: its port stops answering."""
+        if not self.stopped:
+            self.server.stop()
+            self.stopped = True
+
+
+@pytest.fixture
+def staging(sqlite_template: Path, tmp_path: Path, clock: ManualClock) -> Iterator[StagingConsole]:
+    path = tmp_path / "staging.db"
+    shutil.copy(sqlite_template, path)
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{path}",
+            "INSTANCE_PATH": str(tmp_path / "staging-instance"),
+            "SECRET_KEY": "staging-secret-key-0123456789",
+            "CONSOLE_ENV": "development",
+            "CONSOLE_HOST_ENV_MAP": f"{PROD_HOST}=production,{STAGING_HOST}=staging",
+        },
+        clock=clock,
+    )
+    console: Console = app.extensions["raxx_console"]
+    with console.db.session() as session:
+        token = auth_service.create_service_token(
+            session, clock, service="console-prod", actor="test", env="staging"
+        )
+    server = BackgroundServer(app, name="staging-console").start()
+    staging = StagingConsole(app, console, server, token)
+    yield staging
+    staging.stop()
+    console.db.dispose()
+
+
+@pytest.fixture
+def peer_settings(settings_overrides: dict[str, Any], staging: StagingConsole) -> dict[str, Any]:
+    """The console under test (prod) linked to ``staging``; request it before ``app``."""
+    settings_overrides["CONSOLE_PEER_URLS"] = f"staging={staging.url}"
+    settings_overrides["CONSOLE_PEER_TOKEN"] = staging.token
+    return settings_overrides
+
+
+def prod_client(app: Flask) -> FlaskClient:
+    """A test client that visits the console under test by its production host."""
+    client = app.test_client()
+    client.environ_base["HTTP_HOST"] = PROD_HOST
+    return client

@@ -1,0 +1,65 @@
+"""The peer link's typed outcomes, over real HTTP to a second live console."""
+
+from __future__ import annotations
+
+from raxx_console.config import ConsoleEnv, load_settings
+from raxx_console.integrations.registry import peer_link
+from raxx_console.peers import PeerLink, PeerStatus, peer_env
+
+
+def test_the_peers_version_is_read_through_the_link(peer_settings, console, staging):
+    link = peer_link(console)
+    assert link is peer_link(console), "built once per console"
+    outcome, version = link.version()
+    assert outcome.status is PeerStatus.OK
+    assert version is not None and version.sha and version.env == "development"
+    assert link.last is outcome
+
+
+def test_a_wrong_token_is_refused_with_the_peers_reason(peer_settings, staging, clock):
+    peer_settings["CONSOLE_PEER_TOKEN"] = "rxs_not-a-real-token"
+    link = PeerLink.from_settings(load_settings(peer_settings), clock)
+    outcome, version = link.version()
+    assert outcome.status is PeerStatus.REFUSED and version is None
+    assert outcome.http_status == 401
+    assert "invalid or revoked API token" in outcome.reason
+    assert "rxs_not-a-real-token" not in outcome.banner
+
+
+def test_a_peer_that_does_not_answer_is_unreachable(peer_settings, staging, clock):
+    staging.stop()
+    link = PeerLink.from_settings(load_settings(peer_settings), clock)
+    outcome, _ = link.version()
+    assert outcome.status is PeerStatus.UNREACHABLE
+    assert "Nothing was changed" in outcome.banner
+
+
+def test_without_a_peer_url_or_token_nothing_is_sent(settings_overrides, clock):
+    link = PeerLink.from_settings(load_settings(settings_overrides), clock)
+    outcome = link.get("/api/peer/version")
+    assert outcome.status is PeerStatus.NOT_CONFIGURED
+    assert link.missing() == ["CONSOLE_PEER_URLS", "CONSOLE_PEER_TOKEN"]
+
+
+def test_each_console_calls_the_other():
+    urls = {ConsoleEnv.staging: "https://s", ConsoleEnv.production: "https://p"}
+    assert peer_env(ConsoleEnv.production, urls) is ConsoleEnv.staging
+    assert peer_env(ConsoleEnv.staging, urls) is ConsoleEnv.production
+    assert peer_env(ConsoleEnv.production, {ConsoleEnv.production: "https://p"}) is None
+
+
+def test_the_cf_access_service_headers_are_sent_when_set(peer_settings, staging, clock):
+    peer_settings["CF_ACCESS_SVC_CONSOLE_CLIENT_ID"] = "console-peer.access"
+    peer_settings["CF_ACCESS_SVC_CONSOLE_CLIENT_SECRET"] = "peer-cf-secret"
+    seen = {}
+
+    @staging.app.before_request
+    def _capture():
+        from flask import request
+
+        seen.update(request.headers)
+
+    link = PeerLink.from_settings(load_settings(peer_settings), clock)
+    assert link.version()[0].ok
+    assert seen["Cf-Access-Client-Id"] == "console-peer.access"
+    assert seen["Cf-Access-Client-Secret"] == "peer-cf-secret"
