@@ -81,8 +81,16 @@ def peer_settings(settings_overrides: dict[str, Any], staging: StagingConsole) -
     return settings_overrides
 
 
+class HostClient(FlaskClient):
+    """A test client that visits the app by one host name (the env comes from the host)."""
+
+    host = PROD_HOST
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("base_url", f"http://{self.host}")
+        return super().open(*args, **kwargs)
+
+
 def prod_client(app: Flask) -> FlaskClient:
     """A test client that visits the console under test by its production host."""
-    client = app.test_client()
-    client.environ_base["HTTP_HOST"] = PROD_HOST
-    return client
+    return HostClient(app, app.response_class, use_cookies=True)
