@@ -63,3 +63,33 @@ def test_the_cf_access_service_headers_are_sent_when_set(peer_settings, staging,
     assert link.version()[0].ok
     assert seen["Cf-Access-Client-Id"] == "console-peer.access"
     assert seen["Cf-Access-Client-Secret"] == "peer-cf-secret"
+
+
+def test_doctor_and_the_health_panel_report_the_peer_link(peer_settings, console, client, staging):
+    from raxx_console.health import doctor
+    from tests.conftest import login, make_user
+
+    [ok] = [c for c in doctor.run_checks(console) if c.step == "Peer"]
+    assert ok.verdict == "ok" and staging.url in ok.summary
+    make_user(console, "op@raxx.app", "operator")
+    login(client, "op@raxx.app")
+    assert 'data-peer-status="ok"' in client.get("/console/health").get_data(as_text=True)
+    staging.stop()
+    down = doctor.check_peer(console)
+    assert (down.verdict, down.reason) == ("FAIL", "peer_unreachable")
+    assert 'data-peer-status="unreachable"' in client.get("/console/health").get_data(as_text=True)
+
+
+def test_doctor_warns_when_staging_has_no_peer(settings_overrides, console):
+    from raxx_console.health import doctor
+
+    assert doctor.check_peer(console).verdict == "ok", "a development console needs no peer"
+    settings_overrides["CONSOLE_ENV"] = "staging"
+    from raxx_console.config import load_settings
+    from raxx_console.context import build_console
+
+    staging_console = build_console(load_settings(settings_overrides))
+    result = doctor.check_peer(staging_console)
+    staging_console.db.dispose()
+    assert (result.verdict, result.reason) == ("warn", "peer_not_configured")
+    assert "CONSOLE_PEER_URLS, CONSOLE_PEER_TOKEN not set" in result.summary

@@ -16,6 +16,7 @@ from raxx_console.auth.models import Role
 from raxx_console.context import console, db_session
 from raxx_console.health import doctor, panel
 from raxx_console.health.metrics import registry_for as metrics_registry
+from raxx_console.integrations.registry import peer_link
 
 bp = Blueprint("health", __name__)
 
@@ -84,6 +85,7 @@ def _render_panel(checks: list[doctor.CheckResult] | None = None) -> str:
         snap=snapshot,
         checks=checks,
         can_run_checks=current_user().role >= Role.operator,  # type: ignore[union-attr]
+        peer=peer_link(ctx),
         refresh_seconds=max(5, int(ctx.settings.POLL_INTERVAL_SECONDS)),
     )
 
