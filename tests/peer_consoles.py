@@ -8,7 +8,9 @@ request it before ``app``. Pages that behave as prod need the prod host: ``prod_
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from raxx_console import create_app
 from raxx_console.auth import service as auth_service
@@ -94,3 +97,18 @@ class HostClient(FlaskClient):
 def prod_client(app: Flask) -> FlaskClient:
     """A test client that visits the console under test by its production host."""
     return HostClient(app, app.response_class, use_cookies=True)
+
+
+@contextmanager
+def serve_tls(app: Flask) -> Iterator[int]:
+    """The app over HTTPS (self-signed) on a free port: Chromium upgrades the ``.app`` hosts
+    to https (HSTS preload), so the browser can only visit them over TLS."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context="adhoc")
+    thread = threading.Thread(target=server.serve_forever, name="console-tls", daemon=True)
+    thread.start()
+    try:
+        yield server.socket.getsockname()[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
