@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
 
@@ -198,3 +200,48 @@ def test_when_staging_is_down_prod_shows_a_banner_and_changes_nothing(prod_admin
     assert "Nothing was changed on either side" in response.get_data(as_text=True)
     prod_untouched(console)
     assert staging_mark(staging, mark_id).closed_at is None
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_racing_promotions_of_one_mark_make_one_on_postgresql(peer_settings, console, staging):
+    """The second transaction waits on the unique mark_id until the first commits, then is refused."""
+    mark_id = mark_on_staging(staging)
+    peer_mark = PeerMark.from_json(peer_link(console).get(f"{promotions.PEER_MARKS_PATH}/{mark_id}").body)
+    first = console.db.sessionmaker()
+    promotions.promote(
+        first,
+        console.clock,
+        console.flags,
+        console.settings,
+        peer_mark=peer_mark,
+        actor="a@raxx.app",
+        env="production",
+    )
+    outcome = {}
+
+    def second():
+        try:
+            with console.db.session() as session:
+                promotions.promote(
+                    session,
+                    console.clock,
+                    console.flags,
+                    console.settings,
+                    peer_mark=peer_mark,
+                    actor="b@raxx.app",
+                    env="production",
+                )
+            outcome["b"] = "promoted"
+        except PromotionRefused as exc:
+            outcome["b"] = exc.reason
+
+    racer = threading.Thread(target=second)
+    racer.start()
+    racer.join(timeout=0.5)  # let it reach the insert and wait on the first transaction
+    first.commit()
+    first.close()
+    racer.join(timeout=30)
+    assert outcome == {"b": "already_promoted"}
+    [promoted] = audit_rows(console, "console.flags.promoted")
+    assert promoted.payload["promoted_by"] == "a@raxx.app"
+    assert len(audit_rows(console, "console.flags.toggled")) == 1

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from flask import request
+
 from raxx_console.config import ConsoleEnv, load_settings
+from raxx_console.context import build_console
+from raxx_console.health import doctor
 from raxx_console.integrations.registry import peer_link
 from raxx_console.peers import PeerLink, PeerStatus, peer_env
+from tests.conftest import login, make_user
 
 
 def test_the_peers_version_is_read_through_the_link(peer_settings, console, staging):
@@ -55,8 +60,6 @@ def test_the_cf_access_service_headers_are_sent_when_set(peer_settings, staging,
 
     @staging.app.before_request
     def _capture():
-        from flask import request
-
         seen.update(request.headers)
 
     link = PeerLink.from_settings(load_settings(peer_settings), clock)
@@ -66,9 +69,6 @@ def test_the_cf_access_service_headers_are_sent_when_set(peer_settings, staging,
 
 
 def test_doctor_and_the_health_panel_report_the_peer_link(peer_settings, console, client, staging):
-    from raxx_console.health import doctor
-    from tests.conftest import login, make_user
-
     [ok] = [c for c in doctor.run_checks(console) if c.step == "Peer"]
     assert ok.verdict == "ok" and staging.url in ok.summary
     make_user(console, "op@raxx.app", "operator")
@@ -81,12 +81,8 @@ def test_doctor_and_the_health_panel_report_the_peer_link(peer_settings, console
 
 
 def test_doctor_warns_when_staging_has_no_peer(settings_overrides, console):
-    from raxx_console.health import doctor
-
     assert doctor.check_peer(console).verdict == "ok", "a development console needs no peer"
     settings_overrides["CONSOLE_ENV"] = "staging"
-    from raxx_console.config import load_settings
-    from raxx_console.context import build_console
 
     staging_console = build_console(load_settings(settings_overrides))
     result = doctor.check_peer(staging_console)

@@ -38,7 +38,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str | tuple[str, int]:
+def login() -> ResponseReturnValue:
     target = _safe_next(request.args.get("next"))
     if request.method == "GET":
         if current_user() is not None:
@@ -82,7 +82,7 @@ def login() -> Response | str | tuple[str, int]:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> ResponseReturnValue:
     if current_user() is not None:
         audit.record(
             db_session(),
