@@ -245,3 +245,19 @@ def test_racing_promotions_of_one_mark_make_one_on_postgresql(peer_settings, con
     [promoted] = audit_rows(console, "console.flags.promoted")
     assert promoted.payload["promoted_by"] == "a@raxx.app"
     assert len(audit_rows(console, "console.flags.toggled")) == 1
+
+
+def test_stagings_peer_api_closes_a_mark_once_and_names_bad_input(staging):
+    mark_id = mark_on_staging(staging)
+    client = staging.app.test_client()
+    headers = {"Authorization": f"Bearer {staging.token}"}
+    path = f"/api/peer/flags/marks/{mark_id}/close"
+    missing = client.post(path, json={}, headers=headers)
+    assert missing.status_code == 400 and missing.get_json()["error"] == "invalid_promoted_by"
+    assert staging_mark(staging, mark_id).closed_at is None
+    assert client.post(path, json={"promoted_by": ADMIN}, headers=headers).status_code == 200
+    again = client.post(path, json={"promoted_by": ADMIN}, headers=headers)
+    assert again.status_code == 409 and again.get_json()["error"] == "mark_closed"
+    unknown = client.post("/api/peer/flags/marks/999/close", json={"promoted_by": ADMIN}, headers=headers)
+    assert unknown.status_code == 404
+    assert len(audit_rows(staging.console, "console.flags.promotion_closed")) == 1
