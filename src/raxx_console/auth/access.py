@@ -46,8 +46,8 @@ def wants_json() -> bool:
 
 
 def _touch(row: ApiToken | ServiceToken) -> None:
-    """ "Last used" to the minute is enough; writing it on every call would add a commit to
-    every API request (an alert storm, a metrics scrape)."""
+    """Record use to the minute: writing it on every call would add a commit to every API
+    request (an alert storm, a metrics scrape)."""
     now = console().clock.now()
     if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_INTERVAL:
         row.last_used_at = now
