@@ -20,6 +20,7 @@ BLUEPRINTS = (
     "raxx_console.status.views",
     "raxx_console.status.investigate",
     "raxx_console.flags.views",
+    "raxx_console.flags.promotion_views",
     "raxx_console.customers.views",
     "raxx_console.alerts.ingest",
     "raxx_console.alerts.views",

@@ -78,6 +78,8 @@ def _pairs(shape: str, normalize_value: Callable[[str], str], allowed: frozenset
 
 #: ``console.raxx.app=production,…``: which env a host serves (env_guard).
 _host_map = _pairs("host=env", str.lower)
+#: ``staging=https://…,production=https://…``: the two consoles' base URLs (peers.py).
+_peer_urls = _pairs("staging|production=URL", lambda url: url.strip().rstrip("/"))
 #: ``critical=P1,warning=P2``: Alertmanager's severity label → our severities.
 _label_map = _pairs("label=P1|P2|P3", str.upper, frozenset({"P1", "P2", "P3"}))
 
@@ -86,6 +88,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(_csv)]
 HostEnvMap = Annotated[dict[str, ConsoleEnv], NoDecode, BeforeValidator(_host_map)]
 SeverityMap = Annotated[dict[str, str], NoDecode, BeforeValidator(_label_map)]
+PeerUrlMap = Annotated[dict[ConsoleEnv, str], NoDecode, BeforeValidator(_peer_urls)]
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -132,6 +135,13 @@ class Settings(BaseSettings):
     CF_ACCESS_TEAM_DOMAIN: OptionalStr = None
     CF_ACCESS_AUD: OptionalStr = None
     CF_ACCESS_CERTS_URL: OptionalStr = None
+
+    # --- the other console (peers.py) -----------------------------------------------
+    CONSOLE_PEER_URLS: PeerUrlMap = Field(default_factory=dict)
+    CONSOLE_PEER_TOKEN: OptionalSecret = None
+    CONSOLE_PEER_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=60)
+    CF_ACCESS_SVC_CONSOLE_CLIENT_ID: OptionalStr = None
+    CF_ACCESS_SVC_CONSOLE_CLIENT_SECRET: OptionalSecret = None
 
     # --- Slack ----------------------------------------------------------------------
     SLACK_BOT_TOKEN: OptionalSecret = None
@@ -189,6 +199,15 @@ class Settings(BaseSettings):
     def _repository(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$", value):
             raise ValueError("expected owner/name")
+        return value
+
+    @field_validator("CONSOLE_PEER_URLS")
+    @classmethod
+    def _peer_urls(cls, value: dict[ConsoleEnv, str]) -> dict[ConsoleEnv, str]:
+        if ConsoleEnv.development in value:
+            raise ValueError("expected staging=URL and/or production=URL pairs")
+        if not all(re.match(r"^https?://[^\s/]+", url) for url in value.values()):
+            raise ValueError("expected an http(s) URL for each env")
         return value
 
     @field_validator("SLACK_API_URL")

@@ -2,11 +2,11 @@
 
 from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.audit.models import AuditLog
-from raxx_console.auth.models import ApiToken, User
+from raxx_console.auth.models import ApiToken, ServiceToken, TotpEnrolment, User
 from raxx_console.customers.models import Customer
 from raxx_console.db import Base
 from raxx_console.deploys.models import Deploy
-from raxx_console.flags.models import FlagOverride
+from raxx_console.flags.models import FlagOverride, FlagPromotion, FlagPromotionMark
 from raxx_console.outbox.models import OutboxItem
 from raxx_console.secrets.models import SecretRotation
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
@@ -22,11 +22,15 @@ __all__ = [
     "Customer",
     "Deploy",
     "FlagOverride",
+    "FlagPromotion",
+    "FlagPromotionMark",
     "OutboxItem",
     "SecretRotation",
+    "ServiceToken",
     "SurfaceCheck",
     "SurfaceStatus",
     "Ticket",
+    "TotpEnrolment",
     "User",
     "WorkerHeartbeat",
 ]

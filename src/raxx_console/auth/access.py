@@ -2,7 +2,8 @@
 
 ``load_identity`` runs before every request and sets ``g.user`` and ``g.auth_method``.
 Bearer-token requests are exempt from CSRF (no cookie, no ambient authority); every other
-state-changing request must carry the CSRF token.
+state-changing request must carry the CSRF token. A service token (the other console, see
+``peers.py``) sets ``g.service`` instead of a user and may call the peer API only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
 
 from raxx_console.auth.cf_access import user_from_cf_access
-from raxx_console.auth.models import ApiToken, Role, User
+from raxx_console.auth.models import ApiToken, Role, ServiceToken, User
 from raxx_console.auth.service import hash_token
 from raxx_console.context import console, db_session
 
@@ -25,6 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 csrf = CSRFProtect()
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+#: The only paths a service token may call, and only a service token may call.
+PEER_API_PREFIX = "/api/peer/"
 
 
 def wants_json() -> bool:
@@ -38,31 +41,48 @@ def wants_json() -> bool:
     )
 
 
-def _user_from_bearer(header: str) -> User | None:
-    token = header.removeprefix("Bearer ").strip()
-    if not token:
-        return None
-    row = db_session().scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None or row.revoked_at is not None or row.user.disabled:
-        return None
+def _touch(row: ApiToken | ServiceToken) -> None:
+    """Record use to the minute: writing it on every call would add a commit to every API
+    request (an alert storm, a metrics scrape)."""
     now = console().clock.now()
-    # "Last used" to the minute is enough; writing it on every call would add a commit to
-    # every API request (an alert storm, a metrics scrape).
     if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_INTERVAL:
         row.last_used_at = now
         db_session().commit()
-    return row.user
+
+
+def _bearer(header: str) -> User | ServiceToken | None:
+    """The user or the service a live bearer token belongs to."""
+    token = header.removeprefix("Bearer ").strip()
+    if not token:
+        return None
+    digest = hash_token(token)
+    row = db_session().scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    if row is not None:
+        if row.revoked_at is not None or row.user.disabled:
+            return None
+        _touch(row)
+        return row.user
+    service = db_session().scalar(select(ServiceToken).where(ServiceToken.token_hash == digest))
+    if service is None or service.revoked_at is not None:
+        return None
+    _touch(service)
+    return service
 
 
 def load_identity() -> None:
     """Set ``g.user``/``g.auth_method``; a wrong bearer token is refused outright."""
-    g.user, g.auth_method = None, None
+    g.user, g.auth_method, g.service = None, None, None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        user = _user_from_bearer(header)
-        if user is None:
+        who = _bearer(header)
+        if who is None:
             abort(401, description="invalid or revoked API token")
-        g.user, g.auth_method = user, "token"
+        if isinstance(who, ServiceToken):
+            if not request.path.startswith(PEER_API_PREFIX):
+                abort(403, description=f"a service token may call {PEER_API_PREFIX} only")
+            g.service, g.auth_method = who, "service"
+            return
+        g.user, g.auth_method = who, "token"
         return
     user = user_from_cf_access()
     if user is not None:
@@ -81,7 +101,7 @@ def protect_csrf() -> None:
     An anonymous call to the machine API (``/api/``) is left to the view, which answers 401:
     with no session there is no ambient authority for a forged request to borrow.
     """
-    if request.method not in UNSAFE_METHODS or g.get("auth_method") == "token":
+    if request.method not in UNSAFE_METHODS or g.get("auth_method") in ("token", "service"):
         return
     if request.path.startswith("/api/") and g.get("user") is None:
         return
@@ -93,9 +113,12 @@ def current_user() -> User | None:
 
 
 def actor() -> str:
-    """The audit ``actor``: the user's email."""
+    """The audit ``actor``: the user's email, or ``service:<name>`` for the other console."""
     user = current_user()
-    return user.email if user is not None else "anonymous"
+    if user is not None:
+        return user.email
+    service = g.get("service")
+    return f"service:{service.service}" if service is not None else "anonymous"
 
 
 def require_role(role: Role) -> Callable[[F], F]:
@@ -116,3 +139,20 @@ def require_role(role: Role) -> Callable[[F], F]:
         return wrapped  # type: ignore[return-value]
 
     return decorator
+
+
+def require_service(view: F) -> F:
+    """The peer API: a service token only; a person (session, API token, Access) gets 403."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if g.get("service") is None:
+            if current_user() is None:
+                abort(
+                    401,
+                    description="the peer API needs a service token (raxx-console token create --service)",
+                )
+            abort(403, description="the peer API is for the other console's service token, not a user's")
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import IntEnum
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from raxx_console.db import Base
@@ -52,3 +52,38 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class ServiceToken(Base):
+    """A bearer token for another console (peers.py): no user, no login, only ``/api/peer/``.
+
+    Stored like an ``ApiToken`` (SHA-256 only); a table of its own, so it can never be mistaken
+    for a person's token and borrow a role.
+    """
+
+    __tablename__ = "service_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(100), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    prefix: Mapped[str] = mapped_column(String(12), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class TotpEnrolment(Base):
+    """An admin's TOTP secret (``auth.totp``); confirmed by a first code before it counts.
+
+    ``last_used_step`` is the time step of the last accepted code, so a code is refused for the
+    rest of its window (replay); ``locked_until`` holds the lockout after too many failures.
+    """
+
+    __tablename__ = "totp_enrolments"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    confirmed_at: Mapped[datetime | None] = mapped_column()
+    last_used_step: Mapped[int | None] = mapped_column(BigInteger)
+    locked_until: Mapped[datetime | None] = mapped_column()

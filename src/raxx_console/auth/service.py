@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from raxx_console.audit import service as audit
 from raxx_console.audit.models import AuditLog
-from raxx_console.auth.models import ApiToken, Role, User
+from raxx_console.auth.models import ApiToken, Role, ServiceToken, User
 from raxx_console.clock import Clock
 
 PASSWORD_METHOD = "scrypt"
@@ -20,6 +20,7 @@ MIN_PASSWORD_LENGTH = 12
 LOGIN_FAILURE_LIMIT = 5
 LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
 TOKEN_PREFIX = "rxc_"
+SERVICE_TOKEN_PREFIX = "rxs_"
 #: How much of a token is kept in clear: enough to tell tokens apart, far too little to use one.
 PREFIX_LENGTH = 10
 #: Checked against when the email is unknown, so a miss costs what a hit costs.
@@ -141,24 +142,61 @@ def create_token(session: Session, clock: Clock, *, user: User, name: str, actor
     return token
 
 
-def revoke_token(session: Session, clock: Clock, *, token: str, actor: str, env: str) -> ApiToken:
-    """Revoke a live token given whole or by its prefix (the first 10 characters, kept in the audit log)."""
-    prefix = token.strip()[:PREFIX_LENGTH]
-    rows = list(
-        session.scalars(select(ApiToken).where(ApiToken.prefix == prefix, ApiToken.revoked_at.is_(None)))
+def create_service_token(session: Session, clock: Clock, *, service: str, actor: str, env: str) -> str:
+    """A token for another console (``peers.py``) to call this one's peer API, and nothing else.
+
+    ``service`` names the caller (``console-staging``); the plain value is returned once.
+    """
+    service = service.strip()
+    if not service or len(service) > 100:
+        raise AuthError("--service must name the calling console in 1 to 100 characters")
+    token = SERVICE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ServiceToken(
+        service=service, token_hash=hash_token(token), prefix=token[:PREFIX_LENGTH], created_at=clock.now()
     )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        clock,
+        action="console.token.created",
+        actor=actor,
+        selected_env=env,
+        payload={"service_token_id": row.id, "service": service, "prefix": row.prefix},
+    )
+    return token
+
+
+def revoke_token(
+    session: Session, clock: Clock, *, token: str, actor: str, env: str
+) -> ApiToken | ServiceToken:
+    """Revoke a live token (a user's or a service's) given whole or by its prefix (the first 10
+    characters, kept in the audit log)."""
+    prefix = token.strip()[:PREFIX_LENGTH]
+    rows: list[ApiToken] | list[ServiceToken]
+    if prefix.startswith(SERVICE_TOKEN_PREFIX):
+        rows = list(
+            session.scalars(
+                select(ServiceToken).where(ServiceToken.prefix == prefix, ServiceToken.revoked_at.is_(None))
+            )
+        )
+    else:
+        rows = list(
+            session.scalars(select(ApiToken).where(ApiToken.prefix == prefix, ApiToken.revoked_at.is_(None)))
+        )
     if len(rows) != 1:
         raise AuthError(
             f"no live token with prefix {prefix}" if not rows else f"{len(rows)} live tokens share {prefix}"
         )
     row = rows[0]
     row.revoked_at = clock.now()
+    owner = {"service": row.service} if isinstance(row, ServiceToken) else {"user_id": row.user_id}
     audit.record(
         session,
         clock,
         action="console.token.revoked",
         actor=actor,
         selected_env=env,
-        payload={"token_id": row.id, "user_id": row.user_id, "prefix": row.prefix},
+        payload={"token_id": row.id, "prefix": row.prefix, **owner},
     )
     return row

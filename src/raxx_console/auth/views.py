@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from raxx_console.audit import service as audit
-from raxx_console.auth import service
-from raxx_console.auth.access import actor, current_user
+from raxx_console.auth import service, totp
+from raxx_console.auth.access import actor, current_user, require_role
+from raxx_console.auth.models import Role, User
 from raxx_console.context import console, db_session
 from raxx_console.middleware.env_guard import selected_env
 
@@ -94,3 +95,53 @@ def logout() -> ResponseReturnValue:
         db_session().commit()
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+# --- TOTP enrolment (admins; auth/totp.py) ----------------------------------------------------
+
+
+def _admin() -> User:
+    user = current_user()
+    assert user is not None  # require_role ran first
+    return user
+
+
+@bp.route("/account/totp", methods=["GET", "POST"])
+@require_role(Role.admin)
+def totp_enrolment() -> ResponseReturnValue:
+    """The otpauth URI and its QR code, confirmed with a first code; shown until confirmed."""
+    ctx, db, user = console(), db_session(), _admin()
+    error = None
+    if request.method == "POST":
+        result = totp.confirm_enrolment(
+            db, ctx.clock, user=user, code=request.form.get("code", ""), env=selected_env()
+        )
+        db.commit()
+        if result is totp.TotpResult.OK:
+            flash("Two-factor codes are on for your account.", "success")
+            return redirect(url_for("auth.totp_enrolment"), code=303)
+        error = "That code does not match. Check the time on your phone and try the current code."
+    row = totp.enrolment(db, user)
+    if row is not None and row.confirmed_at is not None:
+        return render_template("auth/totp.html", enrolled_at=row.confirmed_at, uri=None, error=None)
+    row = totp.start_enrolment(db, ctx.clock, user=user)
+    db.commit()
+    page = render_template(
+        "auth/totp.html", enrolled_at=None, uri=totp.provisioning_uri(row, user), error=error
+    )
+    return (page, 400) if error else page
+
+
+@bp.get("/account/totp/qr.svg")
+@require_role(Role.admin)
+def totp_qr() -> Response:
+    """The pending enrolment's QR code; a confirmed secret is never shown again."""
+    user = _admin()
+    row = totp.enrolment(db_session(), user)
+    if row is None or row.confirmed_at is not None:
+        abort(404, description="no enrolment is waiting for confirmation")
+    return Response(
+        totp.qr_svg(totp.provisioning_uri(row, user)),
+        mimetype="image/svg+xml",
+        headers={"Cache-Control": "no-store"},
+    )

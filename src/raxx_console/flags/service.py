@@ -177,6 +177,13 @@ class FlagStore:
             raise UnknownFlag(name)
         return self._resolution(spec, self._overrides().get(name))
 
+    def resolve_fresh(self, session: Session, name: str, *, for_update: bool = False) -> Resolution:
+        """From the row itself, not the cache: for a decision that must not act on a 30 s old value."""
+        spec = get_spec(name)
+        if spec is None:
+            raise UnknownFlag(name)
+        return self._resolution(spec, session.get(FlagOverride, name, with_for_update=for_update))
+
     def is_enabled(self, name: str) -> bool:
         return self.resolve(name).value
 

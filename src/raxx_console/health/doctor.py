@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-from raxx_console.config import Settings
+from raxx_console.config import ConsoleEnv, Settings
 from raxx_console.context import Console
 from raxx_console.health import panel
 from raxx_console.health.prereqs import deploy_prereqs_missing
 from raxx_console.integrations.freescout_client import FreeScoutClient
 from raxx_console.integrations.freescout_config import FreeScoutConfig
 from raxx_console.integrations.freescout_outcomes import Mailbox, Outcome, Reason
+from raxx_console.integrations.registry import peer_link
 from raxx_console.integrations.slack import SlackNotifier
 from raxx_console.outbox.service import failure_counts
 
@@ -63,6 +64,11 @@ REMEDY_STEP_5 = (
 )
 REMEDY_FLAGS = "Turn the flag on at /console/flags once Step 0 is complete (rollout runbook)."
 REMEDY_WORKER = "Start (or restart) the worker: `raxx-console worker` (Heroku: heroku ps:scale worker=1)."
+REMEDY_PEER = (
+    "Set CONSOLE_PEER_URLS, and CONSOLE_PEER_TOKEN to a token the other console issued with "
+    "`raxx-console token create --service NAME`; a 401/403 means that token was revoked or the "
+    "CF_ACCESS_SVC_CONSOLE_CLIENT_ID/SECRET pair is wrong."
+)
 REMEDY_FM4 = (
     "Failure mode 4: tickets wait in the outbox and are delivered once FreeScout answers; "
     "see docs/ops/runbooks/freescout.md."
@@ -402,8 +408,34 @@ def check_deploys(console: Console) -> CheckResult:
     )
 
 
+def check_peer(console: Console) -> CheckResult:
+    """The link to the other console (flag promotions and console versions use it). A development
+    console usually has no peer, so there an unset link is fine; staging and prod need one."""
+    title = "Peer link to the other console"
+    link = peer_link(console)
+    if link.missing():
+        missing = ", ".join(link.missing())
+        if console.settings.CONSOLE_ENV is ConsoleEnv.development:
+            return _ok(
+                "Peer", title, f"Not configured ({missing} not set); a development console needs none."
+            )
+        return CheckResult(
+            "Peer",
+            title,
+            "warn",
+            f"Not configured ({missing} not set): flag promotions and console versions cannot reach it.",
+            REMEDY_PEER,
+            "peer_not_configured",
+        )
+    outcome, version = link.version()
+    if version is None:
+        summary = f"The {link.name} console at {link.base_url}: {outcome.reason}."
+        return CheckResult("Peer", title, "FAIL", summary, REMEDY_PEER, f"peer_{outcome.status}")
+    return _ok("Peer", title, f"The {link.name} console at {link.base_url} answered: {version.sha[:12]}.")
+
+
 def run_checks(console: Console) -> list[CheckResult]:
-    """Every step, in the runbook's order (Step 0 → 5), then flags, outbox and poller."""
+    """Every step, in the runbook's order (Step 0 → 5), then flags, outbox, poller and the peer link."""
     with console.db.session() as session:
         snapshot = panel.collect(console, session)
         recent = failure_counts(session, since=snapshot.generated_at - RECENT_ERRORS)
@@ -420,6 +452,7 @@ def run_checks(console: Console) -> list[CheckResult]:
         check_outbox(snapshot),
         check_poller(snapshot),
         check_deploys(console),
+        check_peer(console),
     ]
 
 

@@ -11,12 +11,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request
 from prometheus_client.exposition import choose_encoder
 
-from raxx_console.auth.access import current_user, require_role, wants_json
+from raxx_console.auth.access import current_user, require_role, require_service, wants_json
 from raxx_console.auth.models import Role
 from raxx_console.clock import iso
 from raxx_console.context import console, db_session
 from raxx_console.health import doctor, panel
 from raxx_console.health.metrics import registry_for as metrics_registry
+from raxx_console.integrations.registry import peer_link
 
 bp = Blueprint("health", __name__)
 
@@ -61,6 +62,13 @@ def version() -> Response:
     return jsonify({"sha": source_version(), "env": console().env})
 
 
+@bp.get("/api/peer/version")
+@require_service
+def peer_version() -> Response:
+    """``/version`` for the other console, through the peer link (which checks the token too)."""
+    return version()
+
+
 # --- the pipeline health panel and /metrics -------------------------------------------------
 
 
@@ -78,6 +86,7 @@ def _render_panel(checks: list[doctor.CheckResult] | None = None) -> str:
         snap=snapshot,
         checks=checks,
         can_run_checks=current_user().role >= Role.operator,  # type: ignore[union-attr]
+        peer=peer_link(ctx),
         refresh_seconds=max(5, int(ctx.settings.POLL_INTERVAL_SECONDS)),
     )
 

@@ -30,17 +30,17 @@ def _read(config: Any, names: tuple[str, ...]) -> str | None:
     return None
 
 
+def cf_access_service_headers(client_id: str | None, client_secret: str | None) -> dict[str, str]:
+    """An Access service token's header pair, or ``{}`` unless both halves are set."""
+    if not client_id or not client_secret:
+        return {}
+    return {CF_ACCESS_CLIENT_ID_HEADER: client_id, CF_ACCESS_CLIENT_SECRET_HEADER: client_secret}
+
+
 def cf_access_tickets_headers(config: Any) -> dict[str, str]:
     """The service-token header pair, or ``{}`` when either half is unset.
 
     ``config`` is a ``FreeScoutConfig`` or the console ``Settings``. Half a pair is never
     sent: Access would refuse it anyway, and ``FreeScoutConfig.missing()`` names the gap.
     """
-    client_id = _read(config, _ID_NAMES)
-    client_secret = _read(config, _SECRET_NAMES)
-    if not client_id or not client_secret:
-        return {}
-    return {
-        CF_ACCESS_CLIENT_ID_HEADER: client_id,
-        CF_ACCESS_CLIENT_SECRET_HEADER: client_secret,
-    }
+    return cf_access_service_headers(_read(config, _ID_NAMES), _read(config, _SECRET_NAMES))

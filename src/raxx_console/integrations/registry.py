@@ -1,4 +1,4 @@
-"""One client per third party per Console (FreeScout, Slack, GitHub, Heroku, Infisical), built on first use.
+"""One client per third party per Console (FreeScout, Slack, GitHub, Heroku, Infisical, the peer console).
 
 Each holds an HTTP connection pool and is thread-safe, so web requests and worker jobs share
 them instead of building a client per call. They live in ``console.components`` (per Console,
@@ -18,6 +18,7 @@ from raxx_console.integrations.github import GitHubClient, GitHubConfig
 from raxx_console.integrations.heroku import HerokuClient, HerokuConfig
 from raxx_console.integrations.infisical import InfisicalClient, InfisicalConfig
 from raxx_console.integrations.slack import SlackNotifier
+from raxx_console.peers import PeerLink
 
 T = TypeVar("T")
 
@@ -26,6 +27,7 @@ SLACK_KEY = "slack_notifier"
 GITHUB_KEY = "github_client"
 HEROKU_KEY = "heroku_client"
 INFISICAL_KEY = "infisical_client"
+PEER_KEY = "peer_link"
 
 _lock = threading.Lock()
 
@@ -67,3 +69,8 @@ def infisical(console: Console) -> InfisicalClient:
     return _component(
         console, INFISICAL_KEY, lambda: InfisicalClient(InfisicalConfig.from_settings(console.settings))
     )
+
+
+def peer_link(console: Console) -> PeerLink:
+    """The Console's link to the other console (``peers.py``), configured from its settings."""
+    return _component(console, PEER_KEY, lambda: PeerLink.from_settings(console.settings, console.clock))

@@ -1,0 +1,1 @@
+from tests.peer_consoles import peer_settings, staging  # noqa: F401
