@@ -8,7 +8,6 @@ import sys
 import click
 
 from raxx_console.cli import load_console
-from raxx_console.health import doctor
 
 _WIDTH = 9
 
@@ -21,6 +20,8 @@ def doctor_command(as_json: bool) -> None:
     Calls FreeScout and Slack once each. Prints env var names, reasons and HTTP status codes,
     never a secret.
     """
+    from raxx_console.health import doctor
+
     results = doctor.run_checks(load_console())
     code = doctor.exit_code(results)
     if as_json:

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock
-from raxx_console.status.models import STATUSES, SurfaceCheck, SurfaceStatus
-from raxx_console.status.surfaces import Surface, SurfaceRegistry
+from raxx_console.status.models import SurfaceCheck, SurfaceStatus
+from raxx_console.status.surfaces import STATUSES, Surface, SurfaceRegistry
 from raxx_console.tickets import service as tickets
 from raxx_console.tickets.service import TicketView
 
