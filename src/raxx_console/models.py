@@ -3,6 +3,7 @@
 from raxx_console.alerts.models import Alert, AlertDecision, WorkerHeartbeat
 from raxx_console.audit.models import AuditLog
 from raxx_console.auth.models import ApiToken, User
+from raxx_console.call_failures import CallFailure
 from raxx_console.customers.models import Customer
 from raxx_console.db import Base
 from raxx_console.flags.models import FlagOverride
@@ -15,6 +16,7 @@ __all__ = [
     "ApiToken",
     "AuditLog",
     "Base",
+    "CallFailure",
     "Customer",
     "FlagOverride",
     "OutboxItem",

@@ -12,6 +12,8 @@ class FlagSpec:
     default: bool = False
     #: Turning it on files tickets, so the FreeScout prerequisites must be in place first.
     needs_ticketing: bool = False
+    #: What the health banner says while a ticketing flag is off.
+    off_means: str = ""
 
 
 FLAGS: tuple[FlagSpec, ...] = (
@@ -19,6 +21,7 @@ FLAGS: tuple[FlagSpec, ...] = (
         "FLAG_CONSOLE_INVESTIGATE_FROM_STATUS",
         "Entry point A: the Investigate button on degraded status tiles files a FreeScout ticket.",
         needs_ticketing=True,
+        off_means="Investigate files no ticket (the button is hidden)",
     ),
     FlagSpec(
         "FLAG_CONSOLE_INVESTIGATE_LINKED_TICKET",
@@ -28,6 +31,7 @@ FLAGS: tuple[FlagSpec, ...] = (
         "FLAG_CONSOLE_ALERTS_AUTO_TICKET",
         "Entry point B: P2 and P1 alerts file FreeScout tickets (Slack DMs fire regardless).",
         needs_ticketing=True,
+        off_means="alerts will be Slack-only: no P1/P2 alert files a ticket",
     ),
     FlagSpec(
         "FLAG_CONSOLE_ALERTS_AUTO_RESOLVE",

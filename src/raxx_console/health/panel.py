@@ -21,11 +21,12 @@ from typing import Any, Literal
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from raxx_console import call_failures
 from raxx_console.alerts.hooks import registered_hooks
 from raxx_console.alerts.models import WorkerHeartbeat
 from raxx_console.audit.models import AuditLog
 from raxx_console.context import Console
-from raxx_console.flags.registry import FLAGS
+from raxx_console.flags.registry import BY_NAME, FLAGS
 from raxx_console.health.prereqs import ticketing_prereqs_missing
 from raxx_console.health.startup import COMPONENT_KEY as STARTUP_KEY
 from raxx_console.health.startup import StartupCheck
@@ -54,6 +55,8 @@ POLLER = poller.NAME
 FAILED_STATES = (OUTBOX_FAILED, OUTBOX_EXPIRED)
 
 Severity = Literal["stop", "warn"]
+#: The code of "this ticketing flag is off" problems is this prefix and the flag's name.
+FLAG_OFF = "flag_off:"
 
 #: A call that failed for good, in the banner's words; ``{ago}`` is when (incident runbook FM2 steps).
 _REASON_WORDS = {
@@ -170,6 +173,8 @@ class Snapshot:
     oldest_due_at: datetime | None
     last_errors: dict[str, LastError]
     failures: dict[tuple[str, str, str], int]
+    #: Every failed FreeScout/Slack call of the past day by reason, recovered ones included.
+    failure_history: list[call_failures.FailureGroup]
     surfaces: dict[str, str]
     heartbeats: dict[str, Heartbeat]
     #: The alert_aggregator's emit hooks, in order: ``{"name", "description"}``.
@@ -181,6 +186,11 @@ class Snapshot:
     @property
     def ticketing_on(self) -> list[str]:
         return [flag.name for flag in self.flags if flag.value]
+
+    @property
+    def flags_off(self) -> list[Problem]:
+        """A problem per ticketing flag that is off, saying what that means."""
+        return [problem for problem in self.problems if problem.code.startswith(FLAG_OFF)]
 
     @property
     def stops_tickets(self) -> bool:
@@ -221,6 +231,7 @@ class Snapshot:
             "failures": [
                 {"component": c, "kind": k, "reason": r, "count": n} for (c, k, r), n in self.failures.items()
             ],
+            "failure_history": [_times(asdict(group)) for group in self.failure_history],
             "surfaces": self.surfaces,
             "heartbeats": {
                 name: {**_times(asdict(beat)), "age_seconds": age(beat.last_cycle_at)}
@@ -312,7 +323,7 @@ def oldest_due_at(session: Session, now: datetime) -> datetime | None:
     )
 
 
-def failure_counts(session: Session, since: datetime | None = None) -> dict[tuple[str, str, str], int]:
+def failure_counts(session: Session) -> dict[tuple[str, str, str], int]:
     """Outbox calls that ended without happening, by (component, kind, reason)."""
     query = (
         select(OutboxItem.kind, OutboxItem.last_reason, func.count())
@@ -320,8 +331,6 @@ def failure_counts(session: Session, since: datetime | None = None) -> dict[tupl
         .group_by(OutboxItem.kind, OutboxItem.last_reason)
         .order_by(OutboxItem.kind, OutboxItem.last_reason)
     )
-    if since is not None:
-        query = query.where(OutboxItem.finished_at >= since)
     return {(component_of(kind), kind, reason): count for kind, reason, count in session.execute(query).all()}
 
 
@@ -370,6 +379,18 @@ def last_error(session: Session, component: str) -> LastError | None:
     )
 
 
+def last_successes(session: Session) -> dict[str, datetime | None]:
+    """Each component's newest successful call."""
+    return {
+        component: session.scalar(
+            select(func.max(OutboxItem.finished_at)).where(
+                OutboxItem.kind.like(f"{component}.%"), OutboxItem.state == OUTBOX_DONE
+            )
+        )
+        for component in COMPONENTS
+    }
+
+
 def surface_statuses(session: Session, console: Console, now: datetime) -> dict[str, str]:
     """Every registered surface's effective status (a test degradation counts, as on the tile)."""
     rows = {row.surface_id: row for row in session.scalars(select(SurfaceStatus))}
@@ -410,6 +431,7 @@ def collect(console: Console, session: Session) -> Snapshot:
         oldest_due_at=oldest_due_at(session, now),
         last_errors={c: e for c in COMPONENTS if (e := last_error(session, c)) is not None},
         failures=failure_counts(session),
+        failure_history=call_failures.history(session, now, last_successes(session)),
         surfaces=surface_statuses(session, console, now),
         heartbeats=heartbeats(session, now, console.settings.POLL_INTERVAL_SECONDS),
         hooks=registered_hooks(),
@@ -441,6 +463,11 @@ def problems(snapshot: Snapshot) -> Iterable[Problem]:
             + ").",
             severity="warn",
         )
+    for flag in snapshot.flags:
+        if not flag.value:
+            yield Problem(
+                f"{FLAG_OFF}{flag.name}", f"{flag.name} is off: {BY_NAME[flag.name].off_means}.", "warn"
+            )
     for flag in snapshot.flags:
         if flag.env_invalid:
             yield Problem(

@@ -26,6 +26,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from raxx_console import call_failures
 from raxx_console.clock import Clock
 from raxx_console.tickets.models import (
     OUTBOX_CANCELLED,
@@ -214,6 +215,15 @@ def record(console: Console, item_id: int, result: Result) -> None:
             return
         item.lease_until = None
         item.last_reason, item.last_detail = result.reason, result.detail
+        call_failures.note(
+            session,
+            kind=item.kind,
+            status=result.status,
+            reason=result.reason,
+            detail=result.detail,
+            item_id=item.id,
+            at=now,
+        )
         if result.status == "retry":
             delay = result.retry_after if result.retry_after is not None else backoff_seconds(item.attempts)
             item.next_attempt_at = now + timedelta(seconds=delay)
