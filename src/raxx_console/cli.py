@@ -17,7 +17,6 @@ import secrets
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -126,22 +125,14 @@ def ensure_first_admin(console: Console) -> None:
             "  It is shown this once. Create your own with `raxx-console user create`.\n"
         )
         return
+    from raxx_console.private_files import write_owner_only
+
     path = write_owner_only(console.settings.instance_path / "first-admin-password.txt", f"{password}\n")
     click.echo(
         "\n  First start: created the admin account\n"
         f"    email:    {email}\n    password: in {path.resolve()} (readable only by you)\n"
         "  Output is not a terminal, so the password is not printed. Read it, then delete the file.\n"
     )
-
-
-def write_owner_only(path: Path, text: str) -> Path:
-    """Write ``text`` to a file only its owner may read (mode 0600 from creation, never wider)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    return path
 
 
 def start_worker(console: Console) -> Any:
@@ -187,6 +178,7 @@ def serve(host: str, port: int, sandbox: bool) -> None:
     ensure_first_admin(console)
     if stack is not None:
         stack.seed(console)
+        publish_for_doctor(console, f"http://{host}:{port}", overrides)
     from raxx_console.health.startup import start_monitoring
 
     start_monitoring(console)
@@ -197,7 +189,51 @@ def serve(host: str, port: int, sandbox: bool) -> None:
     finally:
         worker.stop()
         if stack is not None:
+            withdraw_for_doctor(console)
             stack.stop()
+
+
+def publish_for_doctor(console: Console, url: str, overrides: dict[str, Any]) -> None:
+    """Let a plain `raxx-console doctor` ask this sandboxed server (``health.remote``).
+
+    The file holds the effective non-secret settings and the path of an owner-only token file,
+    never a key.
+    """
+    from pydantic import SecretStr
+
+    from raxx_console.auth import service as auth_service
+    from raxx_console.health import remote
+
+    with console.db.session() as session:
+        admin = auth_service.find_user(session, "admin@localhost")
+        if admin is None or admin.disabled:
+            return
+        token = auth_service.create_token(
+            session, console.clock, user=admin, name=remote.TOKEN_NAME, actor="system:serve", env=console.env
+        )
+    settings = {
+        name: value
+        for name in sorted(overrides)
+        if not isinstance(value := getattr(console.settings, name), SecretStr)
+    }
+    remote.publish(console.settings.instance_path, url=url, token=token, settings=settings)
+
+
+def withdraw_for_doctor(console: Console) -> None:
+    """Remove the doctor's discovery file and revoke its token."""
+    from raxx_console.auth import service as auth_service
+    from raxx_console.health import remote
+
+    token_path = console.settings.instance_path / remote.TOKEN_FILE
+    try:
+        token = token_path.read_text(encoding="utf-8").strip()
+        with console.db.session() as session:
+            auth_service.revoke_token(
+                session, console.clock, token=token, actor="system:serve", env=console.env
+            )
+    except (OSError, auth_service.AuthError):
+        pass
+    remote.withdraw(console.settings.instance_path)
 
 
 @main.command()

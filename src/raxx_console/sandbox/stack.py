@@ -28,6 +28,7 @@ from raxx_console.sandbox.server import BackgroundServer
 from raxx_console.sandbox.slack import SlackSandbox, create_slack_sandbox
 from raxx_console.sandbox.surfaces import DemoSurfaces, create_demo_surfaces
 from raxx_console.status.surfaces import SurfaceRegistry, load_surfaces
+from raxx_console.tickets.service import LINKED_TICKET_FLAG
 
 SUPPORT_MAILBOX_ID = 1
 OPERATIONS_MAILBOX_ID = 2
@@ -200,11 +201,12 @@ class SandboxStack:
         )
 
     def seed(self, console: Console) -> None:
-        """Demo customers, and both ticketing flags on in the DB (audited as system:sandbox)."""
+        """Demo customers, and the ticketing flags and the tile's linked tickets on in the DB
+        (audited as system:sandbox), so the demo shows the whole story."""
         rows = [customers.CustomerRow(line=0, email=email, name=name) for email, name, _ in DEMO_CUSTOMERS]
         with console.db.session() as session:
             customers.upsert(session, console.clock, rows, actor=ACTOR, env=console.env, source="sandbox")
-        for name in TICKETING_FLAGS:
+        for name in (*TICKETING_FLAGS, LINKED_TICKET_FLAG):
             if console.flags.resolve(name).db_value is not True:
                 console.flags.change(name, True, settings=console.settings, actor=ACTOR, env=console.env)
 
