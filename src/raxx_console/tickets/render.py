@@ -110,8 +110,11 @@ def status_body(
         + (f" {check.latency_ms} ms" if check.latency_ms is not None else "")
         for check in reversed(tile.history[-5:])
     ]
+    heading = f"{surface.name} ({surface.id}) is {tile.status}"
+    if tile.simulated:
+        heading = f"TEST: a simulated degradation, not an incident. {heading} (simulated)"
     return body(
-        f"{surface.name} ({surface.id}) is {tile.status}",
+        heading,
         [
             ("Surface", f"{surface.name} ({surface.id})"),
             ("Status", shown),

@@ -80,6 +80,10 @@ ENTRIES = {
 }
 
 
+#: Marks a ticket filed for a test degradation, so FreeScout views can leave it out.
+TEST_TAG = "auto:test"
+
+
 def tags_for(entry: str, qualifier: str) -> tuple[str, ...]:
     """The overview's two tags: ``auto:status`` + ``auto:status:<surface_id>`` (B: ``<source>``)."""
     prefix = ENTRIES[entry].tag_prefix
@@ -446,7 +450,7 @@ def _reserve_click(
         entry=ENTRY_STATUS,
         dedup_key=key,
         title=f"{surface_id} is {status}" + (" (simulated)" if tile.simulated else ""),
-        tags=tags_for(ENTRY_STATUS, surface_id),
+        tags=tags_for(ENTRY_STATUS, surface_id) + ((TEST_TAG,) if tile.simulated else ()),
         requested_by=actor,
         selected_env=env,
         build_body=lambda ref, related: render.status_body(
