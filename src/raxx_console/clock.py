@@ -40,3 +40,13 @@ class ManualClock:
 def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; every one we store is UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def ago(now: datetime, when: datetime) -> str:
+    """How long ago, in words ("5 minutes ago"): what a person reads first at 3 a.m."""
+    seconds = max(0, int((now - when).total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"

@@ -91,6 +91,7 @@ def test_a_repeat_click_within_the_hour_reuses_the_open_ticket_after_one_read(
         "idempotent": True,
         "degraded": False,
         "ref": first["ref"],
+        "message": f"already filed 59 minutes ago — #{first['ticket_id']}",
     }
     calls = [(r["method"], r["path"]) for r in freescout_sandbox.requests()]
     assert calls == [("GET", f"/api/conversations/{first['ticket_id']}")], "exactly one FreeScout read"

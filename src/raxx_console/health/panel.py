@@ -25,6 +25,7 @@ from raxx_console import call_failures
 from raxx_console.alerts.hooks import registered_hooks
 from raxx_console.alerts.models import WorkerHeartbeat
 from raxx_console.audit.models import AuditLog
+from raxx_console.clock import ago
 from raxx_console.context import Console
 from raxx_console.flags.registry import BY_NAME, FLAGS
 from raxx_console.health.prereqs import ticketing_prereqs_missing
@@ -79,16 +80,6 @@ _REASON_WORDS = {
 def iso(value: datetime | None) -> str | None:
     """UTC ISO 8601 with a ``Z``, as every JSON route of the console writes times."""
     return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def ago(now: datetime, when: datetime) -> str:
-    """How long ago, in words ("5 minutes ago"): what a person reads first at 3 a.m."""
-    seconds = max(0, int((now - when).total_seconds()))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
 
 
 @dataclass(frozen=True)

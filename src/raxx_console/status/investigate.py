@@ -85,7 +85,10 @@ def investigate(surface_id: str) -> Response:
     answer = tickets.investigate(ctx, surface_id, status, describe=describe, actor=who, env=env)
     if _from_page_form():
         if answer.ticket_url and not answer.degraded:
-            return _back_to_grid(f"{surface_id}: ticket #{answer.ticket_id} {answer.ticket_url}", "success")
+            reused = f" ({answer.message})" if answer.idempotent and answer.message else ""
+            return _back_to_grid(
+                f"{surface_id}: ticket #{answer.ticket_id} {answer.ticket_url}{reused}", "success"
+            )
         return _back_to_grid(f"{surface_id}: {answer.message}", "warning")
     return jsonify(answer.to_json())
 

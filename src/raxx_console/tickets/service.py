@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
-from raxx_console.clock import Clock
+from raxx_console.clock import Clock, ago
 from raxx_console.config import Settings
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_client import Reason
@@ -322,10 +322,18 @@ class Answer:
         return body
 
 
-def answer_for(ticket: Ticket, *, idempotent: bool) -> Answer:
-    """The answer a reservation's current state gives: its ticket, queued, or why not."""
+def answer_for(ticket: Ticket, *, idempotent: bool, now: datetime | None = None) -> Answer:
+    """The answer a reservation's current state gives: its ticket, queued, or why not.
+
+    A reused ticket given ``now`` says so: "already filed 12 minutes ago — #5".
+    """
     if ticket.state == TICKET_FILED:
-        return Answer(ticket.ticket_id, ticket.ticket_url, idempotent=idempotent, ref=ticket.ref)
+        reused = None
+        if idempotent and now is not None and ticket.filed_at is not None:
+            reused = f"already filed {ago(now, ticket.filed_at)} — #{ticket.ticket_id}"
+        return Answer(
+            ticket.ticket_id, ticket.ticket_url, idempotent=idempotent, ref=ticket.ref, message=reused
+        )
     reason = ticket.last_reason or ("filing_in_progress" if ticket.state == TICKET_PENDING else ticket.state)
     message = explain(reason, entry=ticket.entry, detail=ticket.last_detail)
     if ticket.state == TICKET_PENDING:
@@ -426,7 +434,7 @@ def _reuse_if_open(console: Console, key: str, *, actor: str, env: str) -> Answe
                 audit_filed(session, console.clock, ticket, idempotent=True, actor=actor, env=env)
         if is_open:
             log.info("investigate reused ticket_id=%s key=%s ref=%s", ticket.ticket_id, key, ticket.ref)
-            return answer_for(ticket, idempotent=True)
+            return answer_for(ticket, idempotent=True, now=console.clock.now())
         log.info("investigate not reusing ticket_id=%s key=%s fs_status=%s", ticket.ticket_id, key, fs_status)
     return None
 
@@ -435,7 +443,7 @@ def _reuse(console: Console, ticket: Ticket, *, actor: str, env: str) -> Answer:
     with console.db.session() as session:
         audit_filed(session, console.clock, ticket, idempotent=True, actor=actor, env=env)
     log.info("investigate reused ticket_id=%s key=%s ref=%s", ticket.ticket_id, ticket.dedup_key, ticket.ref)
-    return answer_for(ticket, idempotent=True)
+    return answer_for(ticket, idempotent=True, now=console.clock.now())
 
 
 def _reserve_click(
