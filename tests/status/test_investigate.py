@@ -317,6 +317,12 @@ def test_the_grid_shows_the_open_ticket_with_the_linked_ticket_flag(console, op,
     page = client.get("/console/status").get_data(as_text=True)
     assert "Open Investigate ticket" in page
     assert f"/conversation/{filed['ticket_id']}" in page
+    [story] = tile_json(client)["open_tickets"]
+    assert (story["ticket_id"], story["entry"], story["filed_for"]) == (
+        filed["ticket_id"],
+        "Investigate",
+        "degraded",
+    )
     requests_before = len(freescout_sandbox.requests())
     client.get("/console/status")
     client.get("/console/status.json")

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock
+from raxx_console.status import open_tickets
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
+from raxx_console.status.open_tickets import OpenTicket
 from raxx_console.status.surfaces import STATUSES, Surface, SurfaceRegistry
 from raxx_console.tickets import service as tickets
 from raxx_console.tickets.service import TicketView
@@ -55,6 +57,8 @@ class Tile:
     investigation: TicketView | None = None
     #: The surface's newest open ticket from either entry (FLAG_CONSOLE_INVESTIGATE_LINKED_TICKET).
     linked_ticket: TicketView | None = None
+    #: Every open ticket of the surface, newest first: the incident's whole story.
+    open_tickets: tuple[OpenTicket, ...] = ()
 
     @property
     def needs_attention(self) -> bool:
@@ -78,6 +82,7 @@ class Tile:
             ],
             "investigation": self.investigation.to_json() if self.investigation else None,
             "linked_ticket": self.linked_ticket.to_json() if self.linked_ticket else None,
+            "open_tickets": [ticket.to_json() for ticket in self.open_tickets],
         }
 
 
@@ -110,7 +115,7 @@ def tiles(
     now = clock.now()
     rows = {r.surface_id: r for r in session.scalars(select(SurfaceStatus))}
     built = [_tile(session, surface, rows.get(surface.id), now) for surface in registry]
-    return _with_tickets(session, built, now - timedelta(seconds=ticket_window))
+    return _with_tickets(session, built, now - timedelta(seconds=ticket_window), now)
 
 
 def tile(session: Session, clock: Clock, registry: SurfaceRegistry, surface_id: str) -> Tile | None:
@@ -142,15 +147,17 @@ def _tile(session: Session, surface: Surface, row: SurfaceStatus | None, now: da
     )
 
 
-def _with_tickets(session: Session, built: list[Tile], since: datetime) -> list[Tile]:
+def _with_tickets(session: Session, built: list[Tile], since: datetime, now: datetime) -> list[Tile]:
     keys = {t.surface.id: tickets.status_key(t.surface.id, t.status) for t in built if t.needs_attention}
     investigations = tickets.latest_investigations(session, keys.values(), since)
     linked = tickets.open_tickets(session, [t.surface.id for t in built])
+    stories = open_tickets.by_surface(session, [t.surface.id for t in built], now)
     return [
         replace(
             t,
             investigation=investigations.get(keys.get(t.surface.id, "")),
             linked_ticket=linked.get(t.surface.id),
+            open_tickets=tuple(stories.get(t.surface.id, ())),
         )
         for t in built
     ]
