@@ -283,6 +283,10 @@ def test_the_other_entrys_open_ticket_is_named_and_noted_on_recovery(
     deliver(console)
     older, _ = freescout_sandbox.conversations()
     assert "Surface api-prod recovered" in notes(older)[-1]
+    assert (
+        f"Open tickets of this incident: #{older.id} (Investigate degraded), #{newer.id} (alert P2)."
+        in notes(older)[-1]
+    ), "the recovery note names every ticket of the incident"
     assert older.status == "active", "resolving an Investigate ticket stays the operator's act"
     assert decided(console, key, "surface_recovery") == ["noted"]
 

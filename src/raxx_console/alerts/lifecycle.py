@@ -53,7 +53,7 @@ from raxx_console.tickets.models import (
     Ticket,
 )
 from raxx_console.tickets.outbox import Result
-from raxx_console.tickets.service import not_known_closed
+from raxx_console.tickets.service import ENTRIES, not_known_closed
 
 if TYPE_CHECKING:
     from raxx_console.context import Console
@@ -115,27 +115,39 @@ def queue_resolution(emission: Emission, ticket: Ticket, *, close: bool) -> None
     )
 
 
+def incident_names(tickets: list[Ticket]) -> str:
+    """ "#4 (alert P2), #5 (Investigate degraded), #6 (Investigate down)": one incident's tickets."""
+    return ", ".join(
+        f"#{t.ticket_id} ({ENTRIES[t.entry].label} "
+        f"{t.surface_status if t.entry == ENTRY_STATUS else t.severity})"
+        for t in tickets
+    )
+
+
 def surface_recovery_hook(emission: Emission) -> Decision | None:
     """The poller resolved a surface: a note on each of its Investigate tickets not known to be closed."""
     alert = emission.alert
     if emission.event != "resolve" or alert.source != "status_poller" or not alert.surface_id:
         return None
-    investigations = list(
+    incident = list(
         emission.session.scalars(
-            select(Ticket).where(
-                Ticket.entry == ENTRY_STATUS,
+            select(Ticket)
+            .where(
                 Ticket.surface_id == alert.surface_id,
                 Ticket.state == TICKET_FILED,
                 not_known_closed(),
             )
+            .order_by(Ticket.filed_at, Ticket.id)
         )
     )
+    investigations = [ticket for ticket in incident if ticket.entry == ENTRY_STATUS]
     if not investigations:
         return None
     text = (
         f"Surface {alert.surface_id} recovered at {render.when(emission.now)} "
         f"(status_poller: {alert.details}). "
-        "Resolving this ticket stays the operator's call (runbook failure mode 3)."
+        f"Open tickets of this incident: {incident_names(incident)}. "
+        "Resolving them stays the operator's call (runbook failure mode 3)."
     )
     for ticket in investigations:
         outbox.enqueue(
