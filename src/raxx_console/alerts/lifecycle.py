@@ -41,6 +41,7 @@ from raxx_console.alerts.emission import (
 )
 from raxx_console.alerts.models import FIRING, RESOLVED, Alert
 from raxx_console.alerts.store import lock_alert, record_decision
+from raxx_console.clock import Clock
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_client import Conversation, FreeScoutClient, Outcome, Reason
 from raxx_console.tickets import outbox, render
@@ -63,6 +64,7 @@ log = logging.getLogger("raxx_console.alerts.lifecycle")
 REFIRE_KIND = "freescout.refire"
 CLOSE_KIND = "freescout.close"
 RECOVERY_NOTE_KIND = "freescout.recovery_note"
+SUBJECT_KIND = "freescout.subject"
 #: Decisions taken at delivery belong to the auto-ticket hook's story.
 HOOK = "auto_ticket"
 #: How long a handler waits before looking again at a ticket still being filed, or a close in flight.
@@ -270,6 +272,45 @@ def deliver_recovery_note(console: Console, item: OutboxItem) -> Result:
         return failed
     _remember(console, ticket.id, conversation.status)
     return Result.done(f"note on #{ticket.ticket_id}")
+
+
+def queue_subject(session: Session, clock: Clock, alert: Alert, ticket_pk: int) -> None:
+    """After a severity change: rewrite the ticket's subject to the alert's severity then."""
+    outbox.enqueue(
+        session,
+        clock,
+        kind=SUBJECT_KIND,
+        dedup_key=f"subject:{alert.alert_key}:{alert.lifetime}:{alert.emit_count}",
+        ticket_id=ticket_pk,
+        payload={"alert_key": alert.alert_key},
+    )
+
+
+@outbox.handler(SUBJECT_KIND)
+def deliver_subject(console: Console, item: OutboxItem) -> Result:
+    """``PUT /api/conversations/{id}`` with the subject the alert's *current* severity gives.
+
+    Built at delivery, so two quick changes cannot land out of order; the ``[RX-…]`` reference
+    stays first in it, which is what the reconcile search finds the ticket by.
+    """
+    ticket = _filed_ticket(console, item)
+    if isinstance(ticket, Result):
+        return ticket
+    with console.db.session() as session:
+        alert = session.scalar(select(Alert).where(Alert.alert_key == item.payload.get("alert_key")))
+        subject = render.subject(ticket.ref, filing.ticket_title(alert)) if alert is not None else None
+    if subject is None:
+        return Result.cancelled("alert_gone")
+    if subject == ticket.subject:
+        return Result.done(f"subject of #{ticket.ticket_id} already current")
+    outcome = registry.freescout(console).update_conversation(ticket.ticket_id, subject=subject)  # type: ignore[arg-type]
+    if not outcome.ok:
+        if outcome.reason is Reason.NOT_FOUND:
+            return Result.cancelled("conversation_gone", "the conversation no longer exists")
+        return _failure(outcome)
+    with console.db.session() as session:
+        session.execute(update(Ticket).where(Ticket.id == ticket.id).values(subject=subject))
+    return Result.done(f"subject of #{ticket.ticket_id}: {subject}")
 
 
 def _current_alert(console: Console, payload: dict[str, object]) -> Alert | None:
