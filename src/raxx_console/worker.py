@@ -24,7 +24,7 @@ class PeriodicJob:
     name: str
     #: Seconds between the end of one run and the start of the next, read from the settings.
     interval: Callable[[Settings], float]
-    run: Callable[[Console], None]
+    run: Callable[[Console], object]
     #: Blocks until the next run is due or work arrives; default: the interval, or ``wake``.
     waiter: Callable[[Console, float, threading.Event], None] | None = None
 

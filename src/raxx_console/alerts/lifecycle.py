@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 from sqlalchemy import select, update
@@ -170,7 +170,7 @@ def surface_recovery_hook(emission: Emission) -> Decision | None:
 # --- delivery ---------------------------------------------------------------------------------
 
 
-def _failure(outcome: Outcome[object]) -> Result:
+def _failure(outcome: Outcome[Any]) -> Result:
     reason = outcome.reason.value if outcome.reason is not None else Reason.UNEXPECTED.value
     if outcome.retryable:
         return Result.retry(reason, outcome.detail or None)
@@ -344,8 +344,8 @@ def deliver_close(console: Console, item: OutboxItem) -> Result:
         locked = lock_alert(session, alert.alert_id)  # the alert first: the order emit takes its locks in
         _update_ticket(session, ticket.id, "closed", now, auto_closed_at=now)
         if locked is not None:
-            closed = Decision("closed", f"ticket #{ticket.ticket_id} closed", ticket.id)
-            record_decision(session, now, locked, HOOK, "resolve", closed)
+            decision = Decision("closed", f"ticket #{ticket.ticket_id} closed", ticket.id)
+            record_decision(session, now, locked, HOOK, "resolve", decision)
     return Result.done(f"closed #{ticket.ticket_id}")
 
 

@@ -96,10 +96,10 @@ def snapshot_metrics(snapshot: panel.Snapshot) -> Iterator[Metric]:
         "Age of the oldest pending outbox item, by kind.",
         labels=["kind"],
     )
-    for kind in snapshot.backlog:
-        pending.add_metric([kind.kind], kind.pending)
-        retrying.add_metric([kind.kind], kind.retrying)
-        oldest.add_metric([kind.kind], (now - kind.oldest_created_at).total_seconds())
+    for backlog in snapshot.backlog:
+        pending.add_metric([backlog.kind], backlog.pending)
+        retrying.add_metric([backlog.kind], backlog.retrying)
+        oldest.add_metric([backlog.kind], (now - backlog.oldest_created_at).total_seconds())
     yield from (pending, retrying, oldest)
     yield _gauge(
         "outbox_oldest_due_age_seconds",

@@ -322,7 +322,10 @@ def failure_counts(session: Session) -> dict[tuple[str, str, str], int]:
         .group_by(OutboxItem.kind, OutboxItem.last_reason)
         .order_by(OutboxItem.kind, OutboxItem.last_reason)
     )
-    return {(component_of(kind), kind, reason): count for kind, reason, count in session.execute(query).all()}
+    return {
+        (component_of(kind), kind, reason or ""): count
+        for kind, reason, count in session.execute(query).all()
+    }
 
 
 def component_of(kind: str) -> str:
@@ -344,7 +347,9 @@ def last_error(session: Session, component: str) -> LastError | None:
     last_success = session.scalar(
         select(func.max(OutboxItem.finished_at)).where(of_component, OutboxItem.state == OUTBOX_DONE)
     )
-    unresolved = failed is not None and (last_success is None or last_success <= failed.finished_at)
+    unresolved = failed is not None and (
+        last_success is None or failed.finished_at is None or last_success <= failed.finished_at
+    )
     retrying = None
     if not unresolved:
         retrying = session.scalar(
