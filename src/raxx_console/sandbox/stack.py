@@ -117,8 +117,11 @@ class SandboxStack:
         workdir = Path(tempfile.mkdtemp(prefix="raxx-sandbox-"))
         urls = demo.health_urls(started[2].url)
         (workdir / "surfaces.toml").write_text(surfaces_toml(registry.with_health_urls(urls)))
+        freescout, slack, surfaces = started
         stack = cls(
-            *started,
+            freescout,
+            slack,
+            surfaces,
             freescout_state=freescout_app.extensions["freescout_sandbox"],
             slack_app=slack_app,
             demo_surfaces=demo,
