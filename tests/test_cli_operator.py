@@ -143,6 +143,8 @@ def test_user_disable_revokes_tokens_and_ends_the_session_at_once(cli, console, 
 
     again = cli("user", "disable", "--email", "ops@raxx.app")
     assert again.exit_code != 0 and "already disabled" in again.output
+    token_again = cli("token", "create", "--email", "ops@raxx.app")
+    assert token_again.exit_code != 0 and "is disabled" in token_again.output
     assert len(audit_rows(console, "console.user.disabled")) == 1
 
 

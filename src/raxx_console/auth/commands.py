@@ -128,6 +128,8 @@ def token_create(email: str, name: str) -> None:
         user = service.find_user(session, email)
         if user is None:
             fail(f"no user with email {email}")
+        if user.disabled:
+            fail(f"{user.email} is disabled: a token for them would be refused")
         token = service.create_token(
             session, console.clock, user=user, name=name, actor="system:cli", env=console.env
         )
