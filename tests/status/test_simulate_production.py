@@ -51,3 +51,22 @@ def test_a_simulated_ticket_is_tagged_auto_test_and_says_so_in_its_first_line(
     with console.db.session() as session:
         tags = session.scalar(select(Ticket.tags))
     assert "auto:test" in tags and "auto:status" in tags
+
+
+def test_on_production_the_form_asks_admins_to_type_the_id_and_is_not_offered_to_operators(
+    console, client, operator_token
+):
+    make_user(console, "root@raxx.app", "admin")
+    admin_token = make_token(console, "root@raxx.app")
+
+    def grid(token):
+        return client.get(
+            "/console/status", headers={"Authorization": f"Bearer {token}"}, **PRODUCTION
+        ).get_data(as_text=True)
+
+    admin_page = grid(admin_token)
+    assert admin_page.count('data-field="confirm"') == len(console.surfaces)
+    assert f'pattern="{SURFACE}"' in admin_page
+    assert "Test degradation" not in grid(operator_token)
+    staging = client.get("/console/status", headers={"Authorization": f"Bearer {operator_token}"})
+    assert 'data-field="confirm"' not in staging.get_data(as_text=True)
