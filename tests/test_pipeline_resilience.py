@@ -47,7 +47,12 @@ LIMIT 50;"""
 
 
 def dms(slack_sandbox, user: str = "U0ONCALL1") -> list[str]:
-    return [m["text"] for m in slack_sandbox.messages(user)]
+    """The DMs, without the ticket-link replies in their threads."""
+    return [m["text"] for m in slack_sandbox.messages(user) if "thread_ts" not in m]
+
+
+def thread_replies(slack_sandbox, user: str = "U0ONCALL1") -> list[str]:
+    return [m["text"] for m in slack_sandbox.messages(user) if "thread_ts" in m]
 
 
 # --- outages, in-process ---------------------------------------------------------------------
@@ -74,6 +79,8 @@ def test_freescout_down_for_several_cycles(console, freescout_sandbox, slack_san
     assert len(audit_rows(console, FILED)) == 1
     assert tickets(console)[0].ticket_id == conversation.id
     assert len(dms(slack_sandbox)) == 1
+    [reply] = thread_replies(slack_sandbox)
+    assert f"Ticket #{conversation.id}:" in reply, "the DM got the ticket's link in its thread"
 
 
 def test_slack_down_leaves_tickets_alone_and_dms_follow(console, freescout_sandbox, slack_sandbox):
@@ -217,7 +224,7 @@ def test_sigkill_between_cycles_ten_times_files_one_ticket(
         worker.kill()
     final = workers()
     wait_until(lambda: len(wall_clock_freescout.conversations()) == 1, "the ticket")
-    wait_until(lambda: len(slack_sandbox.messages()) == 2, "the fire DMs")
+    wait_until(lambda: len(dms(slack_sandbox)) + len(dms(slack_sandbox, "U0ONCALL2")) >= 2, "the fire DMs")
     wait_until(
         lambda: "auto_ticket cache hit alert_key=" + KEY in final.output(), "repeats answered from the cache"
     )
@@ -252,7 +259,7 @@ def test_two_workers_one_ticket_one_dm_one_leader_and_a_takeover(
 ):
     first, second = workers(), workers()
     wait_until(lambda: len(wall_clock_freescout.conversations()) == 1, "the ticket")
-    wait_until(lambda: len(slack_sandbox.messages()) == 2, "the fire DMs")
+    wait_until(lambda: len(dms(slack_sandbox)) + len(dms(slack_sandbox, "U0ONCALL2")) >= 2, "the fire DMs")
     by_holder = {first.holder: first, second.holder: second}
     leader = by_holder[heartbeat(console)[0]]
     standby = second if leader is first else first

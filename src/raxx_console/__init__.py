@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
+if TYPE_CHECKING:
+    from flask import Flask
 
-from raxx_console.clock import Clock
-from raxx_console.config import ConsoleEnv, load_settings
-from raxx_console.context import EXTENSION_KEY, build_console, close_db_session, secret_key
-from raxx_console.logging_setup import configure_logging
+    from raxx_console.clock import Clock
 
 #: Each domain's views module exposes ``bp``; adding a domain is adding a line here.
 BLUEPRINTS = (
@@ -30,7 +27,18 @@ BLUEPRINTS = (
 
 
 def create_app(config_override: dict[str, Any] | None = None, *, clock: Clock | None = None) -> Flask:
-    """The app factory. ``config_override`` wins over the environment (tests, ``serve --sandbox``)."""
+    """The app factory. ``config_override`` wins over the environment (tests, ``serve --sandbox``).
+
+    Its imports live here, not at the top, so ``raxx-console --help`` does not pay for Flask and
+    SQLAlchemy (docs/decisions.md, "A fast command line").
+    """
+    from flask import Flask
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from raxx_console.config import ConsoleEnv, load_settings
+    from raxx_console.context import EXTENSION_KEY, build_console, secret_key
+    from raxx_console.logging_setup import configure_logging
+
     settings = load_settings(config_override)
     configure_logging(settings.LOG_LEVEL, settings.secret_values())
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
@@ -60,6 +68,7 @@ def create_app(config_override: dict[str, Any] | None = None, *, clock: Clock | 
 def _wire(app: Flask) -> None:
     from raxx_console import errors
     from raxx_console.auth.access import csrf, load_identity, protect_csrf
+    from raxx_console.context import close_db_session
     from raxx_console.middleware import env_guard
 
     csrf.init_app(app)

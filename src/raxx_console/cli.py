@@ -3,6 +3,10 @@
 Each domain contributes its own command group (``<domain>/commands.py``, listed in
 ``COMMAND_MODULES``). Bad input or configuration prints a message and exits non-zero; no
 traceback reaches the terminal.
+
+This module and the command modules import only click at the top; everything heavy (Flask,
+SQLAlchemy, pydantic, the sandboxes) is imported inside the command that needs it, so
+``--help`` and a typo answer at once (docs/decisions.md, "A fast command line").
 """
 
 from __future__ import annotations
@@ -13,14 +17,12 @@ import secrets
 import signal
 import sys
 import threading
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from raxx_console.config import ConfigError, load_settings
-from raxx_console.context import Console, build_console, database_url
-from raxx_console.db import Database
+if TYPE_CHECKING:
+    from raxx_console.context import Console
 
 #: Modules exposing ``commands``: a list of click commands/groups to add to ``raxx-console``.
 COMMAND_MODULES = (
@@ -48,19 +50,28 @@ class ConsoleGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            fail(str(exc))
-        except (OperationalError, ProgrammingError) as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            fail(
-                f"database error: {reason}\n"
-                "  Is DATABASE_URL right, and has `raxx-console db upgrade` been run?",
-                code=1,
-            )
+        except Exception as exc:
+            # Imported here: a command that raised these has imported them already.
+            from sqlalchemy.exc import OperationalError, ProgrammingError
+
+            from raxx_console.config import ConfigError
+
+            if isinstance(exc, ConfigError):
+                fail(str(exc))
+            if isinstance(exc, OperationalError | ProgrammingError):
+                reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+                fail(
+                    f"database error: {reason}\n"
+                    "  Is DATABASE_URL right, and has `raxx-console db upgrade` been run?",
+                    code=1,
+                )
+            raise
 
 
 def load_console() -> Console:
     """Settings from the environment and a Console for commands that need no web app."""
+    from raxx_console.config import load_settings
+    from raxx_console.context import build_console
     from raxx_console.jobs import OUTBOX_HANDLERS
     from raxx_console.logging_setup import configure_logging
     from raxx_console.outbox.service import use_handlers
@@ -113,10 +124,20 @@ def ensure_first_admin(console: Console) -> None:
             actor="system:serve",
             env=console.env,
         )
+    if sys.stdout.isatty():
+        click.echo(
+            "\n  First start: created the admin account\n"
+            f"    email:    {email}\n    password: {password}\n"
+            "  It is shown this once. Create your own with `raxx-console user create`.\n"
+        )
+        return
+    from raxx_console.private_files import write_owner_only
+
+    path = write_owner_only(console.settings.instance_path / "first-admin-password.txt", f"{password}\n")
     click.echo(
         "\n  First start: created the admin account\n"
-        f"    email:    {email}\n    password: {password}\n"
-        "  It is shown this once. Create your own with `raxx-console user create`.\n"
+        f"    email:    {email}\n    password: in {path.resolve()} (readable only by you)\n"
+        "  Output is not a terminal, so the password is not printed. Read it, then delete the file.\n"
     )
 
 
@@ -128,14 +149,23 @@ def start_worker(console: Console) -> Any:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--sandbox", is_flag=True, help="Also run the FreeScout/Slack sandboxes and demo surfaces.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on."
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Also run the FreeScout/Slack sandboxes and demo surfaces, and turn on the demo's flags.",
+)
 def serve(host: str, port: int, sandbox: bool) -> None:
     """Web + worker in one process, on the embedded SQLite default."""
     from werkzeug.serving import run_simple
 
     from raxx_console import create_app, migrate
+    from raxx_console.config import load_settings
+    from raxx_console.context import database_url
+    from raxx_console.db import Database
 
     overrides: dict[str, Any] = {}
     stack = None
@@ -154,6 +184,7 @@ def serve(host: str, port: int, sandbox: bool) -> None:
     ensure_first_admin(console)
     if stack is not None:
         stack.seed(console)
+        publish_for_doctor(console, f"http://{host}:{port}", overrides)
     from raxx_console.health.startup import start_monitoring
 
     start_monitoring(console)
@@ -164,15 +195,67 @@ def serve(host: str, port: int, sandbox: bool) -> None:
     finally:
         worker.stop()
         if stack is not None:
+            withdraw_for_doctor(console)
             stack.stop()
 
 
+def publish_for_doctor(console: Console, url: str, overrides: dict[str, Any]) -> None:
+    """Let a plain `raxx-console doctor` ask this sandboxed server (``health.remote``).
+
+    The file holds the effective non-secret settings and the path of an owner-only token file,
+    never a key.
+    """
+    from pydantic import SecretStr
+
+    from raxx_console.auth import service as auth_service
+    from raxx_console.health import remote
+
+    with console.db.session() as session:
+        admin = auth_service.find_user(session, "admin@localhost")
+        if admin is None or admin.disabled:
+            return
+        token = auth_service.create_token(
+            session, console.clock, user=admin, name=remote.TOKEN_NAME, actor="system:serve", env=console.env
+        )
+    settings = {
+        name: value
+        for name in sorted(overrides)
+        if not isinstance(value := getattr(console.settings, name), SecretStr)
+    }
+    remote.publish(console.settings.instance_path, url=url, token=token, settings=settings)
+
+
+def withdraw_for_doctor(console: Console) -> None:
+    """Remove the doctor's discovery file and revoke its token."""
+    from raxx_console.auth import service as auth_service
+    from raxx_console.health import remote
+
+    token_path = console.settings.instance_path / remote.TOKEN_FILE
+    try:
+        token = token_path.read_text(encoding="utf-8").strip()
+        with console.db.session() as session:
+            auth_service.revoke_token(
+                session, console.clock, token=token, actor="system:serve", env=console.env
+            )
+    except (OSError, auth_service.AuthError):
+        pass
+    remote.withdraw(console.settings.instance_path)
+
+
 @main.command()
-@click.option("--host", default="0.0.0.0", show_default=True)
-@click.option("--port", default=lambda: int(os.environ.get("PORT", "8000")), type=int)
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=lambda: int(os.environ.get("PORT", "8000")),
+    type=int,
+    show_default="$PORT, else 8000",
+    help="Port to listen on.",
+)
 def web(host: str, port: int) -> None:
     """The web process under gunicorn (WEB_CONCURRENCY workers)."""
     from gunicorn.app.base import BaseApplication
+
+    from raxx_console.config import load_settings
 
     settings = load_settings()
 
@@ -198,7 +281,7 @@ def web(host: str, port: int) -> None:
 
 @main.command()
 def worker() -> None:
-    """The background worker: the periodic jobs of ``raxx_console.jobs``."""
+    """The background worker: the periodic jobs of raxx_console/jobs.py (Procfile: worker)."""
     from raxx_console.health.startup import start_monitoring
 
     console = load_console()

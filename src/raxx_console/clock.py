@@ -49,3 +49,13 @@ def iso(value: datetime | None) -> str | None: ...
 def iso(value: datetime | None) -> str | None:
     """UTC ISO 8601 with a ``Z``, as every JSON route and API answer of the console writes times."""
     return as_utc(value).isoformat().replace("+00:00", "Z") if value else None
+
+
+def ago(now: datetime, when: datetime) -> str:
+    """How long ago, in words ("5 minutes ago"): what a person reads first at 3 a.m."""
+    seconds = max(0, int((now - when).total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"

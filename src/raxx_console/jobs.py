@@ -25,7 +25,9 @@ OUTBOX_HANDLERS: Mapping[str, outbox.Handler] = {
     kinds.REFIRE_KIND: lifecycle.deliver_refire,
     kinds.CLOSE_KIND: lifecycle.deliver_close,
     kinds.RECOVERY_NOTE_KIND: lifecycle.deliver_recovery_note,
+    kinds.SUBJECT_KIND: lifecycle.deliver_subject,
     kinds.SLACK_DM_KIND: notify.deliver_dm,
+    kinds.SLACK_TICKET_LINK_KIND: notify.deliver_ticket_link,
 }
 
 JOBS: tuple[PeriodicJob, ...] = (

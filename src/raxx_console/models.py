@@ -3,6 +3,7 @@
 from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.audit.models import AuditLog
 from raxx_console.auth.models import ApiToken, ServiceToken, TotpEnrolment, User
+from raxx_console.call_failures import CallFailure
 from raxx_console.customers.models import Customer
 from raxx_console.db import Base
 from raxx_console.deploys.models import Deploy
@@ -19,6 +20,7 @@ __all__ = [
     "ApiToken",
     "AuditLog",
     "Base",
+    "CallFailure",
     "Customer",
     "Deploy",
     "FlagOverride",

@@ -137,11 +137,34 @@ def test_escalation_from_p3_files_and_p1_notes_the_same_ticket(console, freescou
     fire(console, "P1")
     deliver(console)
     [conversation] = freescout_sandbox.conversations()
-    assert "[P2]" in conversation.subject
+    [ticket] = tickets(console)
+    assert conversation.subject == f"[{ticket.ref}] [P1] ci: disk-full on db-1", "the subject follows"
+    assert ticket.subject == conversation.subject
+    puts = [r for r in freescout_sandbox.requests() if r["method"] == "PUT"]
+    assert [r["path"] for r in puts].count(f"/api/conversations/{conversation.id}") == 1
     [note] = notes(conversation)
     assert "Escalated: P2 → P1" in note
     assert decided(console, key, "auto_ticket") == ["below_threshold", "ticket_reserved", "noted"]
     assert "escalated P3 → P2 with no ticket yet" in decisions(console, key, "auto_ticket")[1].reason
+
+
+def test_an_escalation_while_freescout_is_down_rewrites_the_subject_once_it_is_back(
+    console, freescout_sandbox
+):
+    freescout_sandbox.faults(mode="down")
+    fire(console, "P2")
+    deliver(console)
+    fire(console, "P1")
+    deliver(console)
+    freescout_sandbox.faults(mode="ok")
+    for _ in range(3):
+        console.clock.advance(120)
+        deliver(console)
+    [conversation] = freescout_sandbox.conversations()
+    [ticket] = tickets(console)
+    assert conversation.subject == f"[{ticket.ref}] [P1] ci: disk-full on db-1"
+    [subject] = items(console, "freescout.subject")
+    assert subject.state == "done"
 
 
 def test_resolved_before_filing_cancels_the_create(console, freescout_sandbox, slack_sandbox):
@@ -284,6 +307,10 @@ def test_the_other_entrys_open_ticket_is_named_and_noted_on_recovery(
     deliver(console)
     older, _ = freescout_sandbox.conversations()
     assert "Surface api-prod recovered" in notes(older)[-1]
+    assert (
+        f"Open tickets of this incident: #{older.id} (Investigate degraded), #{newer.id} (alert P2)."
+        in notes(older)[-1]
+    ), "the recovery note names every ticket of the incident"
     assert older.status == "active", "resolving an Investigate ticket stays the operator's act"
     assert decided(console, key, "surface_recovery") == ["noted"]
 

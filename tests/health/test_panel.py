@@ -105,6 +105,7 @@ def test_a_stale_poller_is_shown(configured, console, viewer):
 
 def test_a_fresh_poller_and_a_filed_ticket_leave_nothing_to_fix(configured, console, viewer):
     turn_on(console)
+    turn_on(console, "FLAG_CONSOLE_INVESTIGATE_FROM_STATUS")
     heartbeat(console, cycle_ago=10)
     filed(
         console,

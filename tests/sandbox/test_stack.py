@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ from sqlalchemy import select
 from raxx_console.audit.models import AuditLog
 from raxx_console.clock import SystemClock
 from raxx_console.customers.models import Customer
+from raxx_console.flags.registry import LINKED_TICKET_FLAG
 from raxx_console.integrations import registry
 from raxx_console.sandbox.stack import (
     DEMO_CUSTOMERS,
@@ -113,10 +116,10 @@ def test_seed_adds_demo_customers_and_turns_ticketing_deploys_and_rotation_on_in
         toggles = list(session.scalars(select(AuditLog).where(AuditLog.action == "console.flags.toggled")))
     assert emails == sorted(email for email, _, _ in DEMO_CUSTOMERS)
     assert sorted(row.payload["flag"] for row in toggles) == sorted(
-        (*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS, *ROTATION_FLAGS)
+        (*TICKETING_FLAGS, LINKED_TICKET_FLAG, *DEMO_DEPLOY_FLAGS, *ROTATION_FLAGS)
     )
     assert {row.actor for row in toggles} == {"system:sandbox"}
-    for name in (*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS, *ROTATION_FLAGS):
+    for name in (*TICKETING_FLAGS, LINKED_TICKET_FLAG, *DEMO_DEPLOY_FLAGS, *ROTATION_FLAGS):
         resolution = console.flags.resolve(name)
         assert resolution.value and resolution.source == "db"
 
@@ -214,6 +217,59 @@ def test_serve_sandbox_starts_and_answers_healthz(tmp_path):
         assert answer.status_code == 200 and answer.json()["status"] == "ok"
     assert "Demo surfaces" in serve.output and "flip api-prod to degraded" in serve.output
     assert "Traceback" not in serve.output
+
+
+def _doctor(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``raxx-console doctor`` in a second terminal: same directory, none of the server's settings."""
+    environment = {**os.environ, "INSTANCE_PATH": str(tmp_path / "instance"), **env}
+    for name in list(environment):
+        if name.startswith(("FREESCOUT_", "SLACK_", "CF_ACCESS_", "FLAG_")) or name == "DATABASE_URL":
+            environment.pop(name)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "raxx-console"), "doctor", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_doctor_beside_serve_sandbox_agrees_with_the_page(tmp_path):
+    port = _free_port()
+    instance = tmp_path / "instance"
+    with Process("serve", "--sandbox", "--port", str(port), tmp_path=tmp_path) as serve:
+        serve.wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2))
+        discovery = json.loads((instance / "sandbox-console.json").read_text())
+        token = (instance / "sandbox-doctor-token").read_text().strip()
+        assert stat.S_IMODE((instance / "sandbox-doctor-token").stat().st_mode) == 0o600
+        assert discovery["url"] == f"http://127.0.0.1:{port}"
+        assert discovery["settings"]["FREESCOUT_OPERATIONS_MAILBOX_ID"] == 2
+        assert "FREESCOUT_API_KEY" not in discovery["settings"] and token not in json.dumps(discovery)
+        page = httpx.post(
+            f"http://127.0.0.1:{port}/console/health/checks",
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=60,
+        ).json()
+
+        plain = _doctor(tmp_path)
+        as_json = _doctor(tmp_path, "--json")
+        local = _doctor(tmp_path, "--local")
+        no_token = _doctor(tmp_path, "--url", f"http://127.0.0.1:{port}")
+        bad_token = _doctor(tmp_path, "--url", f"http://127.0.0.1:{port}", RAXX_CONSOLE_TOKEN="rxc_wrong")
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert f"Asking the console at http://127.0.0.1:{port}" in plain.stdout
+    assert "FAIL" not in plain.stdout and "Missing:" not in plain.stdout
+    verdicts = {c["step"]: c["verdict"] for c in json.loads(as_json.stdout)["checks"]}
+    assert verdicts == {c["step"]: c["verdict"] for c in page["checks"]}
+    assert local.returncode == 1 and "FREESCOUT_API_URL" in local.stdout  # its own (empty) settings
+    assert no_token.returncode != 0 and "RAXX_CONSOLE_TOKEN" in no_token.stderr
+    assert bad_token.returncode == 1 and "refused the API token" in bad_token.stderr
+    assert "Traceback" not in plain.stderr + bad_token.stderr + no_token.stderr
+    assert not (instance / "sandbox-console.json").exists()  # withdrawn when the server stopped
+    # The first admin's password went to an owner-only file, not to the piped output.
+    password = (instance / "first-admin-password.txt").read_text().strip()
+    assert password not in serve.output and "first-admin-password.txt" in serve.output
 
 
 @pytest.mark.slow

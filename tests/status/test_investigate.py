@@ -92,6 +92,7 @@ def test_a_repeat_click_within_the_hour_reuses_the_open_ticket_after_one_read(
         "idempotent": True,
         "degraded": False,
         "ref": first["ref"],
+        "message": f"already filed 59 minutes ago — #{first['ticket_id']}",
     }
     calls = [(r["method"], r["path"]) for r in freescout_sandbox.requests()]
     assert calls == [("GET", f"/api/conversations/{first['ticket_id']}")], "exactly one FreeScout read"
@@ -317,6 +318,12 @@ def test_the_grid_shows_the_open_ticket_with_the_linked_ticket_flag(console, op,
     page = client.get("/console/status").get_data(as_text=True)
     assert "Open Investigate ticket" in page
     assert f"/conversation/{filed['ticket_id']}" in page
+    [story] = tile_json(client)["open_tickets"]
+    assert (story["ticket_id"], story["entry"], story["filed_for"]) == (
+        filed["ticket_id"],
+        "Investigate",
+        "degraded",
+    )
     requests_before = len(freescout_sandbox.requests())
     client.get("/console/status")
     client.get("/console/status.json")

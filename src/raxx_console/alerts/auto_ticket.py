@@ -190,6 +190,7 @@ def _queue_severity_note(emission: Emission, ticket_pk: int) -> None:
         ticket_pk=ticket_pk,
         payload={"text": lifecycle.severity_note(emission)},
     )
+    lifecycle.queue_subject(emission.session, emission.console.clock, alert, ticket_pk)
 
 
 def _refire(emission: Emission, previous: Ticket) -> Decision:

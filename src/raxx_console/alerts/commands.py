@@ -6,8 +6,6 @@ import json
 
 import click
 
-from raxx_console.alerts import store
-from raxx_console.alerts.hooks import registered_hooks
 from raxx_console.cli import fail, load_console
 
 
@@ -17,10 +15,18 @@ def alerts_group() -> None:
 
 
 @alerts_group.command("list")
-@click.option("--state", type=click.Choice(["all", "firing", "resolved"]), default="all", show_default=True)
+@click.option(
+    "--state",
+    type=click.Choice(["all", "firing", "resolved"]),
+    default="all",
+    show_default=True,
+    help="Which alerts to list.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (as /console/alerts.json).")
 def alerts_list(state: str, as_json: bool) -> None:
     """Alerts, firing first: key, state, severity, ticket, and the auto-ticket hook's latest decision."""
+    from raxx_console.alerts import store
+
     console = load_console()
     with console.db.session() as session:
         alerts = store.list_alerts(session, None if state == "all" else state)
@@ -43,7 +49,9 @@ def alerts_list(state: str, as_json: bool) -> None:
 @click.argument("alert_key")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (as /console/alerts/<alert_key>.json).")
 def alerts_why(alert_key: str, as_json: bool) -> None:
-    """Why an alert has no ticket, or two: its tickets and every decision, oldest first."""
+    """Why ALERT_KEY has no ticket, or two: its tickets and every decision, oldest first."""
+    from raxx_console.alerts import store
+
     console = load_console()
     with console.db.session() as session:
         alert = store.find_alert(session, alert_key)
@@ -74,6 +82,8 @@ def alerts_why(alert_key: str, as_json: bool) -> None:
 @alerts_group.command("hooks")
 def alerts_hooks() -> None:
     """The emit hooks every emission runs, in order (runbook failure mode 2, Step 3)."""
+    from raxx_console.alerts.hooks import registered_hooks
+
     for hook in registered_hooks():
         click.echo(f"{hook['name']:<18} {hook['description']}")
 

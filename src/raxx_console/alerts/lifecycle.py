@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 from sqlalchemy import select, update
@@ -39,17 +39,18 @@ from raxx_console.alerts.emission import (
 )
 from raxx_console.alerts.models import FIRING, RESOLVED, Alert
 from raxx_console.alerts.store import lock_alert, record_decision
+from raxx_console.clock import Clock
 from raxx_console.flags.registry import AUTO_RESOLVE_FLAG, AUTO_TICKET_FLAG
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_client import FreeScoutClient
 from raxx_console.integrations.freescout_outcomes import Conversation, Outcome, Reason
 from raxx_console.outbox import service as outbox
-from raxx_console.outbox.kinds import CLOSE_KIND, RECOVERY_NOTE_KIND
+from raxx_console.outbox.kinds import CLOSE_KIND, RECOVERY_NOTE_KIND, SUBJECT_KIND
 from raxx_console.outbox.models import OutboxItem
 from raxx_console.outbox.service import Result
 from raxx_console.tickets import render
 from raxx_console.tickets.models import ENTRY_STATUS, TICKET_FILED, TICKET_PENDING, Ticket
-from raxx_console.tickets.service import not_known_closed
+from raxx_console.tickets.service import ENTRIES, not_known_closed
 
 if TYPE_CHECKING:
     from raxx_console.context import Console
@@ -108,27 +109,39 @@ def queue_resolution(emission: Emission, ticket: Ticket, *, close: bool) -> None
     )
 
 
+def incident_names(tickets: list[Ticket]) -> str:
+    """ "#4 (alert P2), #5 (Investigate degraded), #6 (Investigate down)": one incident's tickets."""
+    return ", ".join(
+        f"#{t.ticket_id} ({ENTRIES[t.entry].label} "
+        f"{t.surface_status if t.entry == ENTRY_STATUS else t.severity})"
+        for t in tickets
+    )
+
+
 def surface_recovery_hook(emission: Emission) -> Decision | None:
     """The poller resolved a surface: a note on each of its Investigate tickets not known to be closed."""
     alert = emission.alert
     if emission.event != "resolve" or alert.source != "status_poller" or not alert.surface_id:
         return None
-    investigations = list(
+    incident = list(
         emission.session.scalars(
-            select(Ticket).where(
-                Ticket.entry == ENTRY_STATUS,
+            select(Ticket)
+            .where(
                 Ticket.surface_id == alert.surface_id,
                 Ticket.state == TICKET_FILED,
                 not_known_closed(),
             )
+            .order_by(Ticket.filed_at, Ticket.id)
         )
     )
+    investigations = [ticket for ticket in incident if ticket.entry == ENTRY_STATUS]
     if not investigations:
         return None
     text = (
         f"Surface {alert.surface_id} recovered at {render.when(emission.now)} "
         f"(status_poller: {alert.details}). "
-        "Resolving this ticket stays the operator's call (runbook failure mode 3)."
+        f"Open tickets of this incident: {incident_names(incident)}. "
+        "Resolving them stays the operator's call (runbook failure mode 3)."
     )
     for ticket in investigations:
         outbox.enqueue(
@@ -149,7 +162,7 @@ def surface_recovery_hook(emission: Emission) -> Decision | None:
 # --- delivery ---------------------------------------------------------------------------------
 
 
-def _failure(outcome: Outcome[object]) -> Result:
+def _failure(outcome: Outcome[Any]) -> Result:
     reason = outcome.reason.value if outcome.reason is not None else Reason.UNEXPECTED.value
     if outcome.retryable:
         return Result.retry(reason, outcome.detail or None)
@@ -250,6 +263,44 @@ def deliver_recovery_note(console: Console, item: OutboxItem) -> Result:
         return failed
     _remember(console, ticket.id, conversation.status)
     return Result.done(f"note on #{ticket.ticket_id}")
+
+
+def queue_subject(session: Session, clock: Clock, alert: Alert, ticket_pk: int) -> None:
+    """After a severity change: rewrite the ticket's subject to the alert's severity then."""
+    outbox.enqueue(
+        session,
+        clock,
+        kind=SUBJECT_KIND,
+        dedup_key=f"subject:{alert.alert_key}:{alert.lifetime}:{alert.emit_count}",
+        ticket_pk=ticket_pk,
+        payload={"alert_key": alert.alert_key},
+    )
+
+
+def deliver_subject(console: Console, item: OutboxItem) -> Result:
+    """``PUT /api/conversations/{id}`` with the subject the alert's *current* severity gives.
+
+    Built at delivery, so two quick changes cannot land out of order; the ``[RX-…]`` reference
+    stays first in it, which is what the reconcile search finds the ticket by.
+    """
+    ticket = _filed_ticket(console, item)
+    if isinstance(ticket, Result):
+        return ticket
+    with console.db.session() as session:
+        alert = session.scalar(select(Alert).where(Alert.alert_key == item.payload.get("alert_key")))
+        subject = render.subject(ticket.ref, filing.ticket_title(alert)) if alert is not None else None
+    if subject is None:
+        return Result.cancelled("alert_gone")
+    if subject == ticket.subject:
+        return Result.done(f"subject of #{ticket.ticket_id} already current")
+    outcome = registry.freescout(console).update_conversation(ticket.ticket_id, subject=subject)  # type: ignore[arg-type]
+    if not outcome.ok:
+        if outcome.reason is Reason.NOT_FOUND:
+            return Result.cancelled("conversation_gone", "the conversation no longer exists")
+        return _failure(outcome)
+    with console.db.session() as session:
+        session.execute(update(Ticket).where(Ticket.id == ticket.id).values(subject=subject))
+    return Result.done(f"subject of #{ticket.ticket_id}: {subject}")
 
 
 def _current_alert(console: Console, payload: dict[str, object]) -> Alert | None:

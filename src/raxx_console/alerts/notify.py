@@ -11,13 +11,25 @@ delays them (rate limits honour ``Retry-After``).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from raxx_console.alerts.emission import Decision, Emission, alert_page_url, duration_text
+from sqlalchemy import select
+
+from raxx_console.alerts.emission import (
+    TICKET_THRESHOLD,
+    Decision,
+    Emission,
+    alert_page_url,
+    at_least,
+    duration_text,
+)
+from raxx_console.alerts.models import RESOLVED, Alert
+from raxx_console.flags.registry import AUTO_TICKET_FLAG
 from raxx_console.integrations import registry
 from raxx_console.outbox import service as outbox
-from raxx_console.outbox.kinds import SLACK_DM_KIND
-from raxx_console.outbox.models import OutboxItem
+from raxx_console.outbox.kinds import SLACK_DM_KIND, SLACK_TICKET_LINK_KIND
+from raxx_console.outbox.models import OUTBOX_DONE, OUTBOX_PENDING, OutboxItem
+from raxx_console.tickets.models import TICKET_FILED, TICKET_PENDING, Ticket
 
 if TYPE_CHECKING:
     from raxx_console.context import Console
@@ -52,8 +64,33 @@ def slack_hook(emission: Emission) -> Decision | None:
             payload={"user": user, "text": text, "alert_key": alert.alert_key, "event": emission.event},
             expires_at=now + DM_TTL,
         )
+    if _ticket_expected(emission):
+        for user in recipients:
+            outbox.enqueue(
+                emission.session,
+                emission.console.clock,
+                kind=SLACK_TICKET_LINK_KIND,
+                dedup_key=f"link:{alert.alert_key}:{alert.lifetime}:{user}",
+                payload={
+                    "user": user,
+                    "alert_key": alert.alert_key,
+                    "dm_key": _dedup_key(alert.alert_key, alert.slack_seq, user),
+                },
+                expires_at=now + DM_TTL,
+            )
     what = "reminder" if emission.event == "repeat" else emission.event.replace("_", " ")
     return Decision("notified", f"{what} DM queued for {len(recipients)} recipient(s)")
+
+
+def _ticket_expected(emission: Emission) -> bool:
+    """This DM goes out before the ticket the auto-ticket hook is about to file for the alert."""
+    alert = emission.alert
+    return (
+        emission.event in ("fire", "severity_change")
+        and at_least(alert.severity, TICKET_THRESHOLD)
+        and (alert.ticket_pk is None or alert.ticket_lifetime != alert.lifetime)
+        and emission.console.flags.is_enabled(AUTO_TICKET_FLAG)
+    )
 
 
 def message(emission: Emission) -> str:
@@ -94,9 +131,63 @@ def deliver_dm(console: Console, item: OutboxItem) -> outbox.Result:
         return outbox.Result.retry(
             "waiting_for_earlier_dm", "an older DM about this alert goes first", ORDER_WAIT
         )
-    outcome = registry.slack(console).send_dm(item.payload["user"], item.payload["text"])
+    _, ticket = _alert_and_ticket(console, item.payload["alert_key"])
+    text = item.payload["text"]
+    filed_id = ticket.ticket_id if ticket is not None and ticket.state == TICKET_FILED else None
+    if ticket is not None and filed_id is not None:
+        text += "\n" + ticket_line(ticket)
+    outcome = registry.slack(console).send_dm(item.payload["user"], text)
     if outcome.ok:
-        return outbox.Result.done(f"ts={outcome.ts}")
+        return outbox.Result.done(
+            f"ts={outcome.ts}" + (f" ticket={filed_id}" if filed_id is not None else "")
+        )
+    return _failed(outcome)
+
+
+def _failed(outcome: Any) -> outbox.Result:
     if outcome.retryable:
         return outbox.Result.retry(outcome.reason or "slack_unavailable", outcome.error, outcome.retry_after)
     return outbox.Result.failed(outcome.reason or "slack_rejected", outcome.error)
+
+
+def ticket_line(ticket: Ticket) -> str:
+    return f"Ticket #{ticket.ticket_id}: {ticket.ticket_url}"
+
+
+def _alert_and_ticket(console: Console, alert_key: str) -> tuple[Alert | None, Ticket | None]:
+    with console.db.session() as session:
+        alert = session.scalar(select(Alert).where(Alert.alert_key == alert_key))
+        ticket = session.get(Ticket, alert.ticket_pk) if alert is not None and alert.ticket_pk else None
+        session.expunge_all()
+    return alert, ticket
+
+
+def _sent(detail: str | None) -> dict[str, str]:
+    """What ``deliver_dm`` recorded: ``ts=<slack ts>`` and, when the DM carried it, ``ticket=<id>``."""
+    return dict(part.split("=", 1) for part in (detail or "").split() if "=" in part)
+
+
+def deliver_ticket_link(console: Console, item: OutboxItem) -> outbox.Result:
+    """Once the alert's ticket is filed, reply in the thread of the DM that went out without it."""
+    alert, ticket = _alert_and_ticket(console, item.payload["alert_key"])
+    if alert is None:
+        return outbox.Result.cancelled("alert_gone")
+    if ticket is None or ticket.state == TICKET_PENDING:
+        if alert.state == RESOLVED:
+            return outbox.Result.cancelled("no_ticket", "the alert resolved before a ticket was filed")
+        return outbox.Result.retry("ticket_not_filed", "waiting for the ticket to be filed")
+    if ticket.state != TICKET_FILED or ticket.ticket_id is None:
+        return outbox.Result.cancelled("no_ticket", f"the ticket ended {ticket.state}")
+    with console.db.session() as session:
+        dm = outbox.latest(session, SLACK_DM_KIND, item.payload["dm_key"])
+        dm_state, sent = (dm.state, _sent(dm.last_detail)) if dm is not None else (None, {})
+    if dm_state == OUTBOX_PENDING:
+        return outbox.Result.retry("waiting_for_earlier_dm", "the DM goes first", ORDER_WAIT)
+    if sent.get("ticket") == str(ticket.ticket_id):
+        return outbox.Result.done("the DM carried the link")
+    thread_ts = sent.get("ts") if dm_state == OUTBOX_DONE else None
+    text = f"[{alert.severity}] {alert.title}: filed. " + ticket_line(ticket)
+    outcome = registry.slack(console).send_dm(item.payload["user"], text, thread_ts=thread_ts)
+    if outcome.ok:
+        return outbox.Result.done(f"ts={outcome.ts} thread={thread_ts or '-'}")
+    return _failed(outcome)

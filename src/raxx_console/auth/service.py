@@ -200,3 +200,70 @@ def revoke_token(
         payload={"token_id": row.id, "prefix": row.prefix, **owner},
     )
     return row
+
+
+def list_users(session: Session) -> list[tuple[User, int]]:
+    """Every user, by email, with how many live API tokens each holds."""
+    live = (
+        select(ApiToken.user_id, func.count().label("live"))
+        .where(ApiToken.revoked_at.is_(None))
+        .group_by(ApiToken.user_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(User, func.coalesce(live.c.live, 0))
+        .outerjoin(live, live.c.user_id == User.id)
+        .order_by(User.email)
+    ).all()
+    return [(user, count) for user, count in rows]
+
+
+def _existing_user(session: Session, email: str) -> User:
+    user = find_user(session, email)
+    if user is None:
+        raise AuthError(f"no user with email {email.strip().lower()}")
+    return user
+
+
+def set_password(session: Session, clock: Clock, *, email: str, password: str, actor: str, env: str) -> User:
+    """Reset a user's password (audited; the audit row never holds the password)."""
+    user = _existing_user(session, email)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    user.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
+    audit.record(
+        session,
+        clock,
+        action="console.user.password_set",
+        actor=actor,
+        selected_env=env,
+        payload={"user_id": user.id, "email": user.email},
+    )
+    return user
+
+
+def disable_user(session: Session, clock: Clock, *, email: str, actor: str, env: str) -> list[ApiToken]:
+    """Disable a user and revoke their live tokens at once; returns the tokens revoked.
+
+    Identity loading refuses a disabled user on every request (session, token or Cloudflare
+    Access), so their sessions end with their next click.
+    """
+    user = _existing_user(session, email)
+    if user.disabled:
+        raise AuthError(f"{user.email} is already disabled")
+    user.disabled = True
+    now = clock.now()
+    revoked = list(
+        session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)))
+    )
+    for row in revoked:
+        row.revoked_at = now
+    audit.record(
+        session,
+        clock,
+        action="console.user.disabled",
+        actor=actor,
+        selected_env=env,
+        payload={"user_id": user.id, "email": user.email, "revoked_tokens": [row.prefix for row in revoked]},
+    )
+    return revoked

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from raxx_console.cli import fail, load_console
-from raxx_console.customers import service
 
 
 @click.group("customers")
@@ -19,10 +18,12 @@ def customers_group() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--actor", default="system:cli", show_default=True, help="Who to name in the audit log.")
 def customers_import(path: Path, actor: str) -> None:
-    """Upsert customers by email from a CSV with the header email,name (and optionally id).
+    """Upsert customers by email from PATH, a CSV with the header email,name (and optionally id).
 
     Every row is checked first: one bad row imports nothing and names every bad line.
     """
+    from raxx_console.customers import service
+
     try:
         content = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

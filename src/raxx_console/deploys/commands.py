@@ -12,15 +12,14 @@ import re
 import click
 
 from raxx_console.cli import fail, load_console
-from raxx_console.deploys import service
-from raxx_console.deploys.models import DISPATCH_FAILED, KIND_BREAKGLASS
+from raxx_console.deploys import DEFAULT_REF
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @click.command("deploy")
 @click.argument("surface_id")
-@click.option("--ref", default=service.DEFAULT_REF, show_default=True, help="Branch, tag or SHA to deploy.")
+@click.option("--ref", default=DEFAULT_REF, show_default=True, help="Branch, tag or SHA to deploy.")
 @click.option("--breakglass", is_flag=True, help="Required: this is the break-glass path (runbook §6).")
 @click.option("--actor", "actor_email", required=True, help="Your email, recorded in the audit row.")
 def deploy_command(surface_id: str, ref: str, breakglass: bool, actor_email: str) -> None:
@@ -29,6 +28,9 @@ def deploy_command(surface_id: str, ref: str, breakglass: bool, actor_email: str
         fail("the command line deploys only as break-glass: add --breakglass (tiles are the usual way)")
     if not _EMAIL.match(actor_email):
         fail("--actor must be your email address")
+    from raxx_console.deploys import service
+    from raxx_console.deploys.models import DISPATCH_FAILED, KIND_BREAKGLASS
+
     console = load_console()
     try:
         row, _ = service.deploy_now(

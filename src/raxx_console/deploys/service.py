@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from raxx_console.audit import service as audit
 from raxx_console.auth.models import Role
 from raxx_console.clock import Clock
-from raxx_console.deploys import incidents
+from raxx_console.deploys import DEFAULT_REF, incidents
 from raxx_console.deploys.models import (
     COMPLETED,
     DISPATCH_FAILED,
@@ -61,7 +61,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("raxx_console.deploys")
 
 
-DEFAULT_REF = "main"
 PRODUCTION = "production"
 #: The console's own workflow: its production target moves only through the console-versions promotion.
 CONSOLE_WORKFLOW = "deploy-console.yml"

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, flash, g, jsonify, redirect, request, url
 from raxx_console.auth.access import actor, current_user, require_role, wants_json
 from raxx_console.auth.models import Role
 from raxx_console.context import console, db_session
-from raxx_console.deploys import service
+from raxx_console.deploys import DEFAULT_REF, service
 from raxx_console.deploys.models import DISPATCH_FAILED, KIND_UI, Deploy
 from raxx_console.errors import ApiError
 from raxx_console.flags import registry as flag_names
@@ -49,7 +49,7 @@ def _deploy_helpers() -> dict[str, Any]:
                 "promotion_only": {sid for sid, b in bindings.items() if service.promotion_only(b)},
                 "latest": {sid: _view(d) for sid, d in service.latest_by_surface(session).items()},
                 "recent": [_view(d) for d in service.recent(session)],
-                "default_ref": service.DEFAULT_REF,
+                "default_ref": DEFAULT_REF,
             }
         ui: dict[str, Any] = g.deploy_ui
         return ui

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from raxx_console.cli import fail, load_console
 from raxx_console.flags.registry import FLAGS
-from raxx_console.flags.service import PrerequisitesMissing, Resolution, UnknownFlag
+
+if TYPE_CHECKING:
+    from raxx_console.flags.service import Resolution
 
 
 def _on_off(value: bool | None) -> str:
@@ -44,7 +48,9 @@ def flags_list() -> None:
 @click.option("--actor", default="system:cli", show_default=True, help="Who to name in the audit log.")
 @click.option("--force", is_flag=True, help="Turn a ticketing flag on despite missing prerequisites.")
 def flags_set(name: str, value: str, actor: str, force: bool) -> None:
-    """Write the flag's database value (audited); an env pin still wins."""
+    """Set flag NAME on or off in the database (audited); an env pin still wins."""
+    from raxx_console.flags.service import PrerequisitesMissing, UnknownFlag
+
     console = load_console()
     try:
         change = console.flags.change(

@@ -12,6 +12,8 @@ class FlagSpec:
     default: bool = False
     #: Turning it on files tickets, so the FreeScout prerequisites must be in place first.
     needs_ticketing: bool = False
+    #: What the health banner says while a ticketing flag is off.
+    off_means: str = ""
 
 
 #: The ticketing flags, named here and imported wherever they are checked.
@@ -28,6 +30,7 @@ FLAGS: tuple[FlagSpec, ...] = (
         INVESTIGATE_FLAG,
         "Entry point A: the Investigate button on degraded status tiles files a FreeScout ticket.",
         needs_ticketing=True,
+        off_means="Investigate files no ticket (the button is hidden)",
     ),
     FlagSpec(
         LINKED_TICKET_FLAG,
@@ -37,6 +40,7 @@ FLAGS: tuple[FlagSpec, ...] = (
         AUTO_TICKET_FLAG,
         "Entry point B: P2 and P1 alerts file FreeScout tickets (Slack DMs fire regardless).",
         needs_ticketing=True,
+        off_means="alerts will be Slack-only: no P1/P2 alert files a ticket",
     ),
     FlagSpec(
         AUTO_RESOLVE_FLAG,

@@ -14,9 +14,9 @@ never a value from the environment.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import timedelta
 from typing import Any, Literal
 
+from raxx_console.clock import ago
 from raxx_console.config import ConsoleEnv, Settings
 from raxx_console.context import Console
 from raxx_console.health import panel
@@ -26,11 +26,8 @@ from raxx_console.integrations.freescout_config import FreeScoutConfig
 from raxx_console.integrations.freescout_outcomes import Mailbox, Outcome, Reason
 from raxx_console.integrations.registry import peer_link
 from raxx_console.integrations.slack import SlackNotifier
-from raxx_console.outbox.service import failure_counts
 
 Verdict = Literal["ok", "warn", "FAIL"]
-#: Step 5 looks this far back for FreeScout failures.
-RECENT_ERRORS = timedelta(hours=1)
 
 # The runbook's remedies, in its words (incident runbook, failure mode 2 unless named).
 REMEDY_STEP_0 = (
@@ -295,15 +292,17 @@ def step_4(settings: Settings) -> CheckResult:
     )
 
 
-def step_5(snapshot: panel.Snapshot, recent: dict[tuple[str, str, str], int]) -> CheckResult:
+def step_5(snapshot: panel.Snapshot) -> CheckResult:
+    """What failed recently: the panel's 24-hour failure history, recovered failures included."""
     title = "No recent FreeScout errors"
+    now = snapshot.generated_at
     counts = ", ".join(
-        f"{reason} x{n} ({kind})"
-        for (component, kind, reason), n in recent.items()
-        if component == "freescout"
+        f"{group.reason} x{group.count} (last {ago(now, group.last_at)}"
+        + (", recovered)" if group.recovered else ")")
+        for group in snapshot.failure_history
+        if group.component == "freescout"
     )
     error = snapshot.last_errors.get("freescout")
-    now = snapshot.generated_at
     if error is not None and error.current:
         if error.at is None:
             return CheckResult(
@@ -318,16 +317,16 @@ def step_5(snapshot: panel.Snapshot, recent: dict[tuple[str, str, str], int]) ->
             "Step 5",
             title,
             "FAIL",
-            f"Last FreeScout error: {error.reason} {panel.ago(now, error.at)}, and none has succeeded since"
-            + (f"; in the last hour: {counts}." if counts else "."),
+            f"Last FreeScout error: {error.reason} {ago(now, error.at)}, and none has succeeded since"
+            + (f"; in the last 24 h: {counts}." if counts else "."),
             REMEDY_STEP_5,
             error.reason,
         )
     if counts:
         return CheckResult(
-            "Step 5", title, "warn", f"In the last hour: {counts}; calls have succeeded since.", REMEDY_STEP_5
+            "Step 5", title, "warn", f"In the last 24 h: {counts}; calls have succeeded since.", REMEDY_STEP_5
         )
-    return _ok("Step 5", title, "No FreeScout call has failed in the last hour.")
+    return _ok("Step 5", title, "No FreeScout call has failed in the last 24 h.")
 
 
 def check_flags(snapshot: panel.Snapshot) -> CheckResult:
@@ -384,7 +383,7 @@ def check_poller(snapshot: panel.Snapshot) -> CheckResult:
         "Poller",
         title,
         f"Leader {beat.holder} since {beat.since:%H:%M} UTC; last cycle "
-        f"{panel.ago(snapshot.generated_at, beat.last_cycle_at)}{took}{over}.",
+        f"{ago(snapshot.generated_at, beat.last_cycle_at)}{took}{over}.",
     )
 
 
@@ -438,7 +437,6 @@ def run_checks(console: Console) -> list[CheckResult]:
     """Every step, in the runbook's order (Step 0 → 5), then flags, outbox, poller and the peer link."""
     with console.db.session() as session:
         snapshot = panel.collect(console, session)
-        recent = failure_counts(session, since=snapshot.generated_at - RECENT_ERRORS)
     fs = probe_freescout(console.settings)
     return [
         step_0(snapshot),
@@ -447,7 +445,7 @@ def run_checks(console: Console) -> list[CheckResult]:
         step_2(console.settings, fs),
         step_3(snapshot),
         step_4(console.settings),
-        step_5(snapshot, recent),
+        step_5(snapshot),
         check_flags(snapshot),
         check_outbox(snapshot),
         check_poller(snapshot),

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from raxx_console.context import Console
 from raxx_console.health import panel
-from raxx_console.status.models import STATUSES
+from raxx_console.status.surfaces import STATUSES
 
 log = logging.getLogger("raxx_console.health")
 

@@ -21,11 +21,12 @@ from typing import Any, Literal
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from raxx_console import call_failures
 from raxx_console.alerts.hooks import registered_hooks
 from raxx_console.audit.models import AuditLog
-from raxx_console.clock import iso
+from raxx_console.clock import ago, iso
 from raxx_console.context import Console
-from raxx_console.flags.registry import FLAGS
+from raxx_console.flags.registry import BY_NAME, FLAGS
 from raxx_console.health.prereqs import deploy_prereqs_missing, ticketing_prereqs_missing
 from raxx_console.health.startup import COMPONENT_KEY as STARTUP_KEY
 from raxx_console.health.startup import StartupCheck
@@ -37,6 +38,7 @@ from raxx_console.outbox.service import (
     failure_counts,
     handlers_of,
     last_error,
+    last_successes,
     oldest_due_at,
     outbox_backlog,
 )
@@ -50,7 +52,7 @@ from raxx_console.worker import WorkerHeartbeat
 #: The audit actions that record a filing, by entry point (overview, "Audit trail").
 FILED_ACTIONS = {entry: spec.audit_action for entry, spec in ENTRIES.items()}
 #: Outbox kinds are ``<component>.<call>``; these are the components with an error column.
-COMPONENTS = ("freescout", "slack")
+COMPONENTS = call_failures.COMPONENTS
 #: The emit hooks that deliver entry B (incident runbook FM2 Steps 3 and 4).
 TICKET_HOOK = "auto_ticket"
 SLACK_HOOK = "slack_dm"
@@ -58,6 +60,8 @@ SLACK_HOOK = "slack_dm"
 POLLER = poller.NAME
 
 Severity = Literal["stop", "warn"]
+#: The code of "this ticketing flag is off" problems is this prefix and the flag's name.
+FLAG_OFF = "flag_off:"
 
 #: A call that failed for good, in the banner's words; ``{ago}`` is when (incident runbook FM2 steps).
 _REASON_WORDS = {
@@ -75,16 +79,6 @@ _REASON_WORDS = {
     "slack_not_configured": "The DM sender found Slack not configured {ago} (slack_not_configured).",
     "slack_rejected": "Slack rejected a DM {ago} (slack_rejected).",
 }
-
-
-def ago(now: datetime, when: datetime) -> str:
-    """How long ago, in words ("5 minutes ago"): what a person reads first at 3 a.m."""
-    seconds = max(0, int((now - when).total_seconds()))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
 
 
 @dataclass(frozen=True)
@@ -140,6 +134,8 @@ class Snapshot:
     oldest_due_at: datetime | None
     last_errors: dict[str, LastError]
     failures: dict[tuple[str, str, str], int]
+    #: Every failed FreeScout/Slack call of the past day by reason, recovered ones included.
+    failure_history: list[call_failures.FailureGroup]
     surfaces: dict[str, str]
     heartbeats: dict[str, Heartbeat]
     #: The alert_aggregator's emit hooks, in order: ``{"name", "description"}``.
@@ -157,6 +153,11 @@ class Snapshot:
     @property
     def ticketing_on(self) -> list[str]:
         return [flag.name for flag in self.flags if flag.value]
+
+    @property
+    def flags_off(self) -> list[Problem]:
+        """A problem per ticketing flag that is off, saying what that means."""
+        return [problem for problem in self.problems if problem.code.startswith(FLAG_OFF)]
 
     @property
     def stops_tickets(self) -> bool:
@@ -198,6 +199,7 @@ class Snapshot:
             "failures": [
                 {"component": c, "kind": k, "reason": r, "count": n} for (c, k, r), n in self.failures.items()
             ],
+            "failure_history": [_times(asdict(group)) for group in self.failure_history],
             "surfaces": self.surfaces,
             "heartbeats": {
                 name: {**_times(asdict(beat)), "age_seconds": age(beat.last_cycle_at)}
@@ -306,6 +308,7 @@ def collect(console: Console, session: Session) -> Snapshot:
         oldest_due_at=oldest_due_at(session, now),
         last_errors={c: e for c in COMPONENTS if (e := last_error(session, c)) is not None},
         failures=failure_counts(session),
+        failure_history=call_failures.history(session, now, last_successes(session, COMPONENTS)),
         surfaces=surface_statuses(session, console, now),
         heartbeats=heartbeats(session, now, console.settings.POLL_INTERVAL_SECONDS),
         hooks=registered_hooks(),
@@ -350,6 +353,11 @@ def problems(snapshot: Snapshot) -> Iterable[Problem]:
             + ").",
             severity="warn",
         )
+    for flag in snapshot.flags:
+        if not flag.value:
+            yield Problem(
+                f"{FLAG_OFF}{flag.name}", f"{flag.name} is off: {BY_NAME[flag.name].off_means}.", "warn"
+            )
     for flag in snapshot.flags:
         if flag.env_invalid:
             yield Problem(

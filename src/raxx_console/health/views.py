@@ -13,7 +13,7 @@ from prometheus_client.exposition import choose_encoder
 
 from raxx_console.auth.access import current_user, require_role, require_service, wants_json
 from raxx_console.auth.models import Role
-from raxx_console.clock import iso
+from raxx_console.clock import ago, iso
 from raxx_console.context import console, db_session
 from raxx_console.health import doctor, panel
 from raxx_console.health.metrics import registry_for as metrics_registry
@@ -75,7 +75,7 @@ def peer_version() -> Response:
 @bp.context_processor
 def _time_helpers() -> dict[str, Any]:
     now = console().clock.now()
-    return {"ago": lambda when: panel.ago(now, when) if when else "never", "iso": iso}
+    return {"ago": lambda when: ago(now, when) if when else "never", "iso": iso}
 
 
 def _render_panel(checks: list[doctor.CheckResult] | None = None) -> str:

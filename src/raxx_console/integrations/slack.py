@@ -146,9 +146,17 @@ class SlackNotifier:
         return SlackOutcome.success(data={k: response.get(k) for k in keys if k in response})
 
     def send_dm(
-        self, user_id: str, text: str, blocks: Sequence[dict[str, Any]] | None = None
+        self,
+        user_id: str,
+        text: str,
+        blocks: Sequence[dict[str, Any]] | None = None,
+        *,
+        thread_ts: str | None = None,
     ) -> SlackOutcome:
-        """DM one user: conversations.open (cached per user) then chat.postMessage."""
+        """DM one user: conversations.open (cached per user) then chat.postMessage.
+
+        ``thread_ts`` posts the DM as a reply in the thread of an earlier DM to the same user.
+        """
         if self._client is None:
             return self._not_configured("chat.postMessage", user=user_id)
         if not user_id or not user_id.strip():
@@ -163,7 +171,7 @@ class SlackNotifier:
                 assert channel is not None
             try:
                 response = self._client.chat_postMessage(
-                    channel=channel, text=text, blocks=list(blocks) if blocks else None
+                    channel=channel, text=text, blocks=list(blocks) if blocks else None, thread_ts=thread_ts
                 )
             except Exception as exc:
                 stale = (

@@ -14,8 +14,12 @@ REFIRE_KIND = "freescout.refire"
 CLOSE_KIND = "freescout.close"
 #: The recovery note only (``alerts.lifecycle``).
 RECOVERY_NOTE_KIND = "freescout.recovery_note"
+#: Rewrite an alert ticket's subject to the alert's current severity (``alerts.lifecycle``).
+SUBJECT_KIND = "freescout.subject"
 #: One Slack DM about an alert (``alerts.notify``).
 SLACK_DM_KIND = "slack.dm"
+#: A DM sent before its ticket was filed gets the link as a reply in its thread (``alerts.notify``).
+SLACK_TICKET_LINK_KIND = "slack.ticket_link"
 
 ALL_KINDS: tuple[str, ...] = (
     CREATE_KIND,
@@ -24,7 +28,9 @@ ALL_KINDS: tuple[str, ...] = (
     REFIRE_KIND,
     CLOSE_KIND,
     RECOVERY_NOTE_KIND,
+    SUBJECT_KIND,
     SLACK_DM_KIND,
+    SLACK_TICKET_LINK_KIND,
 )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +27,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from raxx_console import call_failures
 from raxx_console.clock import Clock, as_utc
 from raxx_console.outbox.kinds import component_of
 from raxx_console.outbox.models import (
@@ -297,6 +298,15 @@ def record(console: Console, item_id: int, result: Result) -> None:
             return
         item.lease_until = None
         item.last_reason, item.last_detail = result.reason, result.detail
+        call_failures.note(
+            session,
+            kind=item.kind,
+            status=result.status,
+            reason=result.reason,
+            detail=result.detail,
+            item_id=item.id,
+            at=now,
+        )
         if result.status == "retry":
             delay = result.retry_after if result.retry_after is not None else backoff_seconds(item.attempts)
             item.next_attempt_at = now + timedelta(seconds=delay)
@@ -406,7 +416,7 @@ def oldest_due_at(session: Session, now: datetime) -> datetime | None:
     )
 
 
-def failure_counts(session: Session, since: datetime | None = None) -> dict[tuple[str, str, str], int]:
+def failure_counts(session: Session) -> dict[tuple[str, str, str], int]:
     """Outbox calls that ended without happening, by (component, kind, reason)."""
     query = (
         select(OutboxItem.kind, OutboxItem.last_reason, func.count())
@@ -414,8 +424,6 @@ def failure_counts(session: Session, since: datetime | None = None) -> dict[tupl
         .group_by(OutboxItem.kind, OutboxItem.last_reason)
         .order_by(OutboxItem.kind, OutboxItem.last_reason)
     )
-    if since is not None:
-        query = query.where(OutboxItem.finished_at >= since)
     return {
         (component_of(kind), kind, reason): count
         for kind, reason, count in session.execute(query).all()
@@ -485,6 +493,18 @@ def last_error(session: Session, component: str) -> LastError | None:
 
 
 # --------------------------------------------------------------------------- waiting for work
+
+
+def last_successes(session: Session, components: Iterable[str]) -> dict[str, datetime | None]:
+    """Each component's newest successful call."""
+    return {
+        component: session.scalar(
+            select(func.max(OutboxItem.finished_at)).where(
+                OutboxItem.kind.like(f"{component}.%"), OutboxItem.state == OUTBOX_DONE
+            )
+        )
+        for component in components
+    }
 
 
 def wait_for_work(console: Console, timeout: float, wakeup: threading.Event) -> None:

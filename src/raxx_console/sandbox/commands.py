@@ -12,17 +12,15 @@ import threading
 
 import click
 
-from raxx_console.sandbox.stack import SandboxStack
-
 _PORT = click.IntRange(0, 65535)
 
 
 @click.command("sandbox")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--freescout-port", default=0, type=_PORT, help="0 picks a free port.")
-@click.option("--slack-port", default=0, type=_PORT, help="0 picks a free port.")
-@click.option("--surfaces-port", default=0, type=_PORT, help="0 picks a free port.")
-@click.option("--github-port", default=0, type=_PORT, help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--freescout-port", default=0, type=_PORT, show_default=True, help="0 picks a free port.")
+@click.option("--slack-port", default=0, type=_PORT, show_default=True, help="0 picks a free port.")
+@click.option("--surfaces-port", default=0, type=_PORT, show_default=True, help="0 picks a free port.")
+@click.option("--github-port", default=0, type=_PORT, show_default=True, help="0 picks a free port.")
 @click.option(
     "--console-url",
     default="http://127.0.0.1:5000",
@@ -33,6 +31,8 @@ def sandbox(
     host: str, freescout_port: int, slack_port: int, surfaces_port: int, github_port: int, console_url: str
 ) -> None:
     """Run the FreeScout, Slack and GitHub sandboxes and the demo surfaces until Ctrl-C."""
+    from raxx_console.sandbox.stack import SandboxStack
+
     try:
         stack = SandboxStack.start(
             host=host,

@@ -20,6 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -283,6 +284,12 @@ def create_slack_sandbox(
         text = "" if text is None else str(text)
         if len(text) > MAX_TEXT:
             return _error("msg_too_long")
+        thread_ts = str(values.get("thread_ts") or "").strip() or None
+        if thread_ts is not None:
+            with app._lock:
+                parent = any(m["channel"] == channel and m["ts"] == thread_ts for m in app._messages)
+            if not parent:
+                return _error("thread_not_found")
         ts = app._next_ts()
         message: dict[str, Any] = {
             "type": "message",
@@ -295,6 +302,8 @@ def create_slack_sandbox(
         }
         if blocks:
             message["blocks"] = blocks
+        if thread_ts is not None:
+            message["thread_ts"] = thread_ts
         record = {
             "channel": channel,
             "user": members[0] if len(members) == 1 else ",".join(members),
@@ -302,6 +311,8 @@ def create_slack_sandbox(
             "ts": ts,
             "blocks": blocks or None,
         }
+        if thread_ts is not None:
+            record["thread_ts"] = thread_ts
         with app._lock:
             app._messages.append(record)
         return _ok(channel=channel, ts=ts, message=message)
@@ -348,8 +359,9 @@ def create_slack_sandbox(
     @app.get("/")
     def index() -> Response:
         rows = "".join(
-            f"<tr><td>{escape(m['ts'])}</td><td>{escape(m['user'])}</td>"
-            f"<td>{escape(m['channel'])}</td><td><pre>{escape(m['text'])}</pre></td></tr>"
+            f'<tr><td title="ts {escape(m["ts"])}">{escape(_readable(m["ts"]))}</td>'
+            f"<td>{escape(m['user'])}</td><td>{escape(m['channel'])}</td>"
+            f"<td>{_thread_note(m)}<pre>{escape(m['text'])}</pre></td></tr>"
             for m in reversed(app.messages())
         )
         empty = '<tr><td colspan="4">No DMs delivered yet.</td></tr>'
@@ -357,6 +369,19 @@ def create_slack_sandbox(
         return Response(page, mimetype="text/html")
 
     return app
+
+
+def _readable(ts: str) -> str:
+    """A Slack ``ts`` (epoch seconds) as a person reads it: ``2026-12-01 14:03:07 UTC``."""
+    try:
+        return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ts
+
+
+def _thread_note(message: dict[str, Any]) -> str:
+    parent = message.get("thread_ts")
+    return f'<p class="thread">↳ in the thread of {escape(_readable(parent))}</p>' if parent else ""
 
 
 def _is_int(value: Any) -> bool:
@@ -373,12 +398,13 @@ table {{ border-collapse: collapse; width: 100%; }}
 td, th {{ border-bottom: 1px solid #ddd; padding: .4rem; text-align: left; vertical-align: top; }}
 pre {{ margin: 0; white-space: pre-wrap; }}
 .mode {{ font-weight: bold; }}
+.thread {{ margin: 0 0 .2rem; color: #666; font-size: .85rem; }}
 </style></head>
 <body>
 <h1>Slack sandbox</h1>
 <p>Direct messages the console delivered ({count}); this page refreshes every 3 s.
 Fault mode: <span class="mode">{mode}</span>.</p>
-<table><thead><tr><th>ts</th><th>to user</th><th>channel</th><th>text</th></tr></thead>
+<table><thead><tr><th>sent</th><th>to user</th><th>channel</th><th>text</th></tr></thead>
 <tbody>{rows}</tbody></table>
 </body></html>
 """

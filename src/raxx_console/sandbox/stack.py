@@ -21,6 +21,7 @@ from typing import Any
 from raxx_console.clock import Clock
 from raxx_console.context import Console
 from raxx_console.customers import service as customers
+from raxx_console.flags.registry import LINKED_TICKET_FLAG
 from raxx_console.health.startup import TICKETING_FLAGS
 from raxx_console.integrations.freescout_client import FreeScoutClient
 from raxx_console.integrations.freescout_config import FreeScoutConfig
@@ -243,11 +244,12 @@ class SandboxStack:
         )
 
     def seed(self, console: Console) -> None:
-        """Demo customers; ticketing, demo deploy and rotation flags on in the DB (as system:sandbox)."""
+        """Demo customers; ticketing, the tile's linked tickets, demo deploy and rotation flags on in
+        the DB (audited as system:sandbox), so the demo shows the whole story."""
         rows = [customers.CustomerRow(line=0, email=email, name=name) for email, name, _ in DEMO_CUSTOMERS]
         with console.db.session() as session:
             customers.upsert(session, console.clock, rows, actor=ACTOR, env=console.env, source="sandbox")
-        for name in (*TICKETING_FLAGS, *DEMO_DEPLOY_FLAGS, *ROTATION_FLAGS):
+        for name in (*TICKETING_FLAGS, LINKED_TICKET_FLAG, *DEMO_DEPLOY_FLAGS, *ROTATION_FLAGS):
             if console.flags.resolve(name).db_value is not True:
                 console.flags.change(name, True, settings=console.settings, actor=ACTOR, env=console.env)
 

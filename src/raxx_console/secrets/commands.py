@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from raxx_console.cli import load_console
-from raxx_console.secrets import service
 
 
 @click.group("secrets")
@@ -16,6 +15,8 @@ def secrets_group() -> None:
 @secrets_group.command("list")
 def secrets_list() -> None:
     """Every known secret: its mode, last rotation (from the audit log), due date, open rotation."""
+    from raxx_console.secrets import service
+
     console = load_console()
     mode_a = console.flags.is_enabled(service.MODE_A_FLAG)
     now = console.clock.now()

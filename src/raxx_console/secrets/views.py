@@ -15,10 +15,10 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_t
 
 from raxx_console.auth.access import actor, require_role
 from raxx_console.auth.models import Role
+from raxx_console.clock import ago, iso
 from raxx_console.context import Console, console, db_session
 from raxx_console.errors import ApiError
 from raxx_console.flags.views import FORM_TYPES
-from raxx_console.health.panel import ago, iso
 from raxx_console.integrations import registry as integrations
 from raxx_console.middleware.env_guard import selected_env
 from raxx_console.secrets import service

@@ -27,7 +27,9 @@
       link.rel = "noopener";
       link.textContent = "#" + outcome.ticket_id;
       box.append("Ticket ", link, " ", muted(outcome.ref || ""));
-      if (outcome.degraded && outcome.message) box.append(muted(outcome.message, "why"));
+      if ((outcome.degraded || outcome.idempotent) && outcome.message) {
+        box.append(muted(outcome.message, outcome.degraded ? "why" : "reused"));
+      }
     } else if (queued) {
       box.append(outcome.message || "Queued — will file when FreeScout answers.", " ", muted(outcome.ref || ""));
     } else {

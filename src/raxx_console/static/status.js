@@ -8,6 +8,36 @@
     return iso ? new Date(iso).toISOString().substring(11, 19) + " UTC" : "never";
   }
 
+  function ago(seconds) {
+    for (const [unit, size] of [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]]) {
+      if (seconds >= size) {
+        const count = Math.floor(seconds / size);
+        return count + " " + unit + (count === 1 ? "" : "s") + " ago";
+      }
+    }
+    return "just now";
+  }
+
+  // Every open ticket of the surface (present only with FLAG_CONSOLE_INVESTIGATE_LINKED_TICKET on).
+  function patchOpenTickets(list, tickets) {
+    if (!list) return;
+    list.hidden = tickets.length === 0;
+    list.replaceChildren(...tickets.map((t) => {
+      const li = document.createElement("li");
+      li.dataset.ticketId = t.ticket_id;
+      const link = document.createElement("a");
+      link.href = t.ticket_url || "#";
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.textContent = "#" + t.ticket_id;
+      const muted = document.createElement("span");
+      muted.className = "muted";
+      muted.textContent = t.filed_for + " · filed " + ago(t.age_seconds);
+      li.append("Open " + t.entry + " ticket ", link, " ", muted);
+      return li;
+    }));
+  }
+
   function patch(tile, s) {
     if (tile.dataset.status !== s.status) {
       // A change of status can change the tile's actions: reload just that once.
@@ -24,6 +54,7 @@
       li.title = time(c.checked_at) + " " + c.status + (c.latency_ms === null ? "" : " " + c.latency_ms + " ms");
       return li;
     }));
+    patchOpenTickets(tile.querySelector('[data-field="open_tickets"]'), s.open_tickets || []);
     document.dispatchEvent(new CustomEvent("raxx:tile", { detail: { tile, surface: s } }));
   }
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from raxx_console.cli import fail, load_console
-from raxx_console.status import service
-from raxx_console.status.models import STATUSES
+from raxx_console.status.surfaces import STATUSES
 
 
 @click.group("status")
@@ -17,8 +16,11 @@ def status_group() -> None:
 @status_group.command("set")
 @click.argument("surface_id")
 @click.argument("status", type=click.Choice(STATUSES))
-@click.option("--detail", default="set by hand")
+@click.option("--detail", default="set by hand", show_default=True, help="The note shown on the tile.")
 def status_set(surface_id: str, status: str, detail: str) -> None:
+    """Set SURFACE_ID's tile to STATUS by hand (audited); the poller may change it again."""
+    from raxx_console.status import service
+
     console = load_console()
     try:
         with console.db.session() as session:
@@ -39,6 +41,9 @@ def status_set(surface_id: str, status: str, detail: str) -> None:
 
 @status_group.command("list")
 def status_list() -> None:
+    """Every surface with the status its tile shows (SIMULATED marks a test degradation)."""
+    from raxx_console.status import service
+
     console = load_console()
     with console.db.session() as session:
         for tile in service.tiles(session, console.clock, console.surfaces):

@@ -52,6 +52,8 @@ def _grid_helpers() -> dict[str, Any]:
             "operator": user is not None and user.role >= Role.operator,
             "simulation_minutes": service.DEFAULT_SIMULATION_MINUTES,
             "simulation_range": service.SIMULATION_MINUTES,
+            "simulation_guarded": production_guarded(),
+            "admin": user is not None and user.role >= Role.admin,
         }
 
     return {"investigate_ui": investigate_ui}
@@ -83,7 +85,10 @@ def investigate(surface_id: str) -> Response:
     answer = investigation.investigate(ctx, surface_id, status, describe=describe, actor=who, env=env)
     if _from_page_form():
         if answer.ticket_url and not answer.degraded:
-            return _back_to_grid(f"{surface_id}: ticket #{answer.ticket_id} {answer.ticket_url}", "success")
+            reused = f" ({answer.message})" if answer.idempotent and answer.message else ""
+            return _back_to_grid(
+                f"{surface_id}: ticket #{answer.ticket_id} {answer.ticket_url}{reused}", "success"
+            )
         return _back_to_grid(f"{surface_id}: {answer.message}", "warning")
     return jsonify(answer.to_json())
 
@@ -98,6 +103,31 @@ def _input() -> Any:
     return data
 
 
+#: The form field a production test degradation must carry: the surface id, typed.
+CONFIRM_FIELD = "confirm"
+
+
+def production_guarded() -> bool:
+    """Test degradations file real tickets: on a production console they need more than a click."""
+    return console().settings.is_production or selected_env() == "production"
+
+
+def _refuse_unconfirmed_production_test(ctx: Any, surface_id: str, data: Any) -> None:
+    """On production: an admin, who typed the surface id (docs/decisions.md, "Test degradation")."""
+    if not production_guarded():
+        return
+    user = current_user()
+    if user is None or user.role < Role.admin:
+        raise ApiError(403, "admin_required", "a test degradation on production needs an admin")
+    if str(data.get(CONFIRM_FIELD) or "").strip() != surface_id:
+        raise ApiError(
+            400,
+            "confirmation_required",
+            f"type the surface id ({surface_id}) in '{CONFIRM_FIELD}' to simulate on production",
+            field=CONFIRM_FIELD,
+        )
+
+
 @bp.post("/console/status/simulate/<surface_id>")
 @require_role(Role.operator)
 def simulate(surface_id: str) -> Response:
@@ -105,6 +135,7 @@ def simulate(surface_id: str) -> Response:
     if ctx.surfaces.get(surface_id) is None:
         raise _unknown_surface(surface_id)
     data = _input()
+    _refuse_unconfirmed_production_test(ctx, surface_id, data)
     minutes = data.get("minutes")
     minutes = service.DEFAULT_SIMULATION_MINUTES if minutes in (None, "") else minutes
     try:

@@ -24,6 +24,7 @@ from raxx_console.tickets import render
 from raxx_console.tickets.models import ENTRY_STATUS, TICKET_FILED, TICKET_PENDING, Ticket
 from raxx_console.tickets.reasons import explain
 from raxx_console.tickets.service import (
+    TEST_TAG,
     TicketRequest,
     audit_filed,
     expire,
@@ -137,7 +138,7 @@ def _reuse_if_open(console: Console, key: str, *, actor: str, env: str) -> Answe
                 audit_filed(session, console.clock, ticket, idempotent=True, actor=actor, env=env)
         if is_open:
             log.info("investigate reused ticket_id=%s key=%s ref=%s", ticket.ticket_id, key, ticket.ref)
-            return answer_for(ticket, idempotent=True)
+            return answer_for(ticket, idempotent=True, now=console.clock.now())
         log.info("investigate not reusing ticket_id=%s key=%s fs_status=%s", ticket.ticket_id, key, fs_status)
     return None
 
@@ -146,7 +147,7 @@ def _reuse(console: Console, ticket: Ticket, *, actor: str, env: str) -> Answer:
     with console.db.session() as session:
         audit_filed(session, console.clock, ticket, idempotent=True, actor=actor, env=env)
     log.info("investigate reused ticket_id=%s key=%s ref=%s", ticket.ticket_id, ticket.dedup_key, ticket.ref)
-    return answer_for(ticket, idempotent=True)
+    return answer_for(ticket, idempotent=True, now=console.clock.now())
 
 
 def _reserve_click(
@@ -161,7 +162,7 @@ def _reserve_click(
         entry=ENTRY_STATUS,
         dedup_key=key,
         title=f"{surface_id} is {status}" + (" (simulated)" if tile.simulated else ""),
-        tags=tags_for(ENTRY_STATUS, surface_id),
+        tags=tags_for(ENTRY_STATUS, surface_id) + ((TEST_TAG,) if tile.simulated else ()),
         requested_by=actor,
         selected_env=env,
         build_body=lambda ref, related: status_body(
@@ -222,8 +223,11 @@ def status_body(
         + (f" {check.latency_ms} ms" if check.latency_ms is not None else "")
         for check in reversed(tile.history[-5:])
     ]
+    heading = f"{surface.name} ({surface.id}) is {tile.status}"
+    if tile.simulated:
+        heading = f"TEST: a simulated degradation, not an incident. {heading} (simulated)"
     return render.body(
-        f"{surface.name} ({surface.id}) is {tile.status}",
+        heading,
         [
             ("Surface", f"{surface.name} ({surface.id})"),
             ("Status", shown),

@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from raxx_console.db import Base, BigId, JSONDocument
 
-STATUSES = ("operational", "degraded", "down", "unknown")
-
 
 class SurfaceStatus(Base):
     """One row per surface: the status the tile shows and the poller's hysteresis state."""

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock, iso
 from raxx_console.status import ticket_view
-from raxx_console.status.models import STATUSES, SurfaceCheck, SurfaceStatus
-from raxx_console.status.surfaces import Surface, SurfaceRegistry
-from raxx_console.status.ticket_view import TicketView
+from raxx_console.status.models import SurfaceCheck, SurfaceStatus
+from raxx_console.status.surfaces import STATUSES, Surface, SurfaceRegistry
+from raxx_console.status.ticket_view import OpenTicket, TicketView
 
 HISTORY_LENGTH = 20
 #: Statuses a tile flags for attention, and that Investigate files tickets for.
@@ -55,6 +55,8 @@ class Tile:
     investigation: TicketView | None = None
     #: The surface's newest open ticket from either entry (FLAG_CONSOLE_INVESTIGATE_LINKED_TICKET).
     linked_ticket: TicketView | None = None
+    #: Every open ticket of the surface, newest first: the incident's whole story.
+    open_tickets: tuple[OpenTicket, ...] = ()
 
     @property
     def needs_attention(self) -> bool:
@@ -78,6 +80,7 @@ class Tile:
             ],
             "investigation": self.investigation.to_json() if self.investigation else None,
             "linked_ticket": self.linked_ticket.to_json() if self.linked_ticket else None,
+            "open_tickets": [ticket.to_json() for ticket in self.open_tickets],
         }
 
 
@@ -106,7 +109,7 @@ def tiles(
     now = clock.now()
     rows = {r.surface_id: r for r in session.scalars(select(SurfaceStatus))}
     built = [_tile(session, surface, rows.get(surface.id), now) for surface in registry]
-    return _with_tickets(session, built, now - timedelta(seconds=ticket_window))
+    return _with_tickets(session, built, now - timedelta(seconds=ticket_window), now)
 
 
 def tile(session: Session, clock: Clock, registry: SurfaceRegistry, surface_id: str) -> Tile | None:
@@ -138,15 +141,17 @@ def _tile(session: Session, surface: Surface, row: SurfaceStatus | None, now: da
     )
 
 
-def _with_tickets(session: Session, built: list[Tile], since: datetime) -> list[Tile]:
+def _with_tickets(session: Session, built: list[Tile], since: datetime, now: datetime) -> list[Tile]:
     keys = {t.surface.id: ticket_view.status_key(t.surface.id, t.status) for t in built if t.needs_attention}
     investigations = ticket_view.latest_investigations(session, keys.values(), since)
     linked = ticket_view.open_tickets(session, [t.surface.id for t in built])
+    stories = ticket_view.open_tickets_by_surface(session, [t.surface.id for t in built], now)
     return [
         replace(
             t,
             investigation=investigations.get(keys.get(t.surface.id, "")),
             linked_ticket=linked.get(t.surface.id),
+            open_tickets=tuple(stories.get(t.surface.id, ())),
         )
         for t in built
     ]

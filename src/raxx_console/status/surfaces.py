@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+#: What a tile can show.
+STATUSES = ("operational", "degraded", "down", "unknown")
 SEVERITIES = ("P1", "P2", "P3")
 DEFAULT_SEVERITY = {"down": "P1", "degraded": "P2", "slow": "P3"}
 

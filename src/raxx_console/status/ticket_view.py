@@ -1,6 +1,9 @@
 """Entry A's read-model: what a reservation or ticket answers to the click and shows on a tile.
 
-Reads our ``tickets`` table only (no FreeScout call), so the grid stays cheap to render.
+Reads our ``tickets`` table only (no FreeScout call), so the grid stays cheap to render. A tile
+also tells its surface's story: every open ticket from either entry and any status (one incident
+can hold the alert's ticket and Investigate's on ``degraded`` then ``down``), each with the status
+or severity it was filed for and its age, so a status change never drops a link.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from raxx_console.clock import ago, iso
 from raxx_console.tickets.models import ENTRY_STATUS, TICKET_FILED, TICKET_PENDING, Ticket
 from raxx_console.tickets.reasons import explain
 from raxx_console.tickets.service import ENTRIES, not_known_closed
@@ -51,10 +55,18 @@ class Answer:
         return body
 
 
-def answer_for(ticket: Ticket, *, idempotent: bool) -> Answer:
-    """The answer a reservation's current state gives: its ticket, queued, or why not."""
+def answer_for(ticket: Ticket, *, idempotent: bool, now: datetime | None = None) -> Answer:
+    """The answer a reservation's current state gives: its ticket, queued, or why not.
+
+    A reused ticket given ``now`` says so: "already filed 12 minutes ago — #5".
+    """
     if ticket.state == TICKET_FILED:
-        return Answer(ticket.ticket_id, ticket.ticket_url, idempotent=idempotent, ref=ticket.ref)
+        reused = None
+        if idempotent and now is not None and ticket.filed_at is not None:
+            reused = f"already filed {ago(now, ticket.filed_at)} — #{ticket.ticket_id}"
+        return Answer(
+            ticket.ticket_id, ticket.ticket_url, idempotent=idempotent, ref=ticket.ref, message=reused
+        )
     reason = ticket.last_reason or ("filing_in_progress" if ticket.state == TICKET_PENDING else ticket.state)
     message = explain(reason, entry=ticket.entry, detail=ticket.last_detail)
     if ticket.state == TICKET_PENDING:
@@ -131,4 +143,67 @@ def open_tickets(session: Session, surface_ids: Iterable[str]) -> dict[str, Tick
     found: dict[str, TicketView] = {}
     for ticket in rows:
         found.setdefault(ticket.surface_id or "", TicketView.of(ticket))
+    return found
+
+
+@dataclass(frozen=True)
+class OpenTicket:
+    """One line of a tile's story: an open ticket of the surface, what it was filed for, its age."""
+
+    entry: str
+    ticket_id: int
+    ticket_url: str | None
+    ref: str
+    #: What it was filed for: the surface's status (Investigate) or the alert's severity.
+    filed_for: str
+    filed_at: datetime
+    age: str
+    age_seconds: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entry": self.entry,
+            "ticket_id": self.ticket_id,
+            "ticket_url": self.ticket_url,
+            "ref": self.ref,
+            "filed_for": self.filed_for,
+            "filed_at": iso(self.filed_at),
+            "age_seconds": self.age_seconds,
+        }
+
+
+def _filed_for(ticket: Ticket) -> str:
+    primary = ticket.surface_status if ticket.entry == ENTRY_STATUS else ticket.severity
+    return primary or ticket.surface_status or ticket.severity or ""
+
+
+def open_tickets_by_surface(
+    session: Session, surface_ids: Iterable[str], now: datetime
+) -> dict[str, list[OpenTicket]]:
+    """Per surface, its filed tickets not known to be closed, newest first: the tile's story."""
+    wanted = list(surface_ids)
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(Ticket)
+        .where(Ticket.surface_id.in_(wanted), Ticket.state == TICKET_FILED, not_known_closed())
+        .order_by(Ticket.filed_at.desc(), Ticket.id.desc())
+    )
+    found: dict[str, list[OpenTicket]] = {}
+    for ticket in rows:
+        if ticket.ticket_id is None:
+            continue
+        filed_at = ticket.filed_at or ticket.created_at
+        found.setdefault(ticket.surface_id or "", []).append(
+            OpenTicket(
+                entry=ENTRIES[ticket.entry].label,
+                ticket_id=ticket.ticket_id,
+                ticket_url=ticket.ticket_url,
+                ref=ticket.ref,
+                filed_for=_filed_for(ticket),
+                filed_at=filed_at,
+                age=ago(now, filed_at),
+                age_seconds=max(0, int((now - filed_at).total_seconds())),
+            )
+        )
     return found

@@ -218,7 +218,7 @@ def _file(
                 expires_at=now + TAGS_RETRY_FOR,
             )
         note = render.crosslink_note(spec.label, row.ticket_id, row.ticket_url, row.ref)
-        for older in related_open(session, row.entry, row.surface_id):
+        for older in related_open(session, row.entry, row.surface_id, row.dedup_key):
             outbox.enqueue(
                 session,
                 clock,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, and_, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -65,6 +65,10 @@ ENTRIES = {
     ),
     ENTRY_ALERT: EntrySpec("B", "alert", AUTO_TICKET_FLAG, "console.alerts.ticket_filed", "auto:alert"),
 }
+
+
+#: Marks a ticket filed for a test degradation, so FreeScout views can leave it out.
+TEST_TAG = "auto:test"
 
 
 def tags_for(entry: str, qualifier: str) -> tuple[str, ...]:
@@ -133,15 +137,24 @@ def pending_for(session: Session, entry: str, dedup_key: str) -> Ticket | None:
     )
 
 
-def related_open(session: Session, entry: str, surface_id: str | None) -> list[Ticket]:
-    """Open filed tickets of the *other* entry on the same surface: the cross-link targets."""
+def related_open(
+    session: Session, entry: str, surface_id: str | None, dedup_key: str | None = None
+) -> list[Ticket]:
+    """Open filed tickets on the same surface: the cross-link targets.
+
+    Those of the *other* entry, and, given the ticket's ``dedup_key``, those of the same entry
+    for another key (Investigate on ``degraded`` when filing on ``down``): one incident, one story.
+    """
     if surface_id is None:
         return []
     other = ENTRY_ALERT if entry == ENTRY_STATUS else ENTRY_STATUS
+    same_entry_other_key = (
+        and_(Ticket.entry == entry, Ticket.dedup_key != dedup_key) if dedup_key is not None else false()
+    )
     query = (
         select(Ticket)
         .where(
-            Ticket.entry == other,
+            or_(Ticket.entry == other, same_entry_other_key),
             Ticket.surface_id == surface_id,
             Ticket.state == TICKET_FILED,
             not_known_closed(),
@@ -170,7 +183,9 @@ def reserve(
     commits; the worker (or, with ``lease_for``, the caller itself via ``outbox.deliver``) files it.
     """
     ref = new_ref()
-    related = [as_related(t) for t in related_open(session, request.entry, request.surface_id)]
+    related = [
+        as_related(t) for t in related_open(session, request.entry, request.surface_id, request.dedup_key)
+    ]
     ticket = Ticket(
         entry=request.entry,
         dedup_key=request.dedup_key[:200],
