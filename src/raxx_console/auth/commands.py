@@ -134,10 +134,13 @@ def token_group() -> None:
 
 
 @token_group.command("create")
-@click.option("--email", help="The user the token acts as.")
+@click.option("--email", show_default=True, help="The user the token acts as.")
 @click.option("--name", default="cli", show_default=True, help="A label to tell tokens apart.")
 @click.option(
-    "--service", "service_name", help="Instead of --email: a token for the other console (the peer API only)."
+    "--service",
+    "service_name",
+    show_default=True,
+    help="Instead of --email: a token for the other console (the peer API only).",
 )
 def token_create(email: str | None, name: str, service_name: str | None) -> None:
     """Create a token for a user (or, with --service, for the other console) and print it once."""
