@@ -15,14 +15,16 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -103,20 +105,66 @@ def registered_kinds() -> list[str]:
     return sorted(_HANDLERS)
 
 
+#: ``session.info`` key: this transaction has enqueued work, so its commit sends one NOTIFY.
+_NOTIFY_PENDING = "outbox_notify_pending"
+
+
 def _wake_after_commit(session: Session) -> None:
-    """Wake this process's deliverer once the *outer* transaction commits.
+    """One wake-up per transaction, however many items it enqueued.
 
-    ``after_commit`` also fires when a savepoint is released; the item is not visible to the
-    deliverer until the real commit, so wait for the session to have no transaction left.
+    PostgreSQL: one ``NOTIFY`` just before the *outer* commit (inside the transaction, so it is
+    delivered with the commit, never for work that rolled back, and not lost with a savepoint).
+    This process's deliverer wakes after that commit. The listeners stay on the session and act
+    only while ``session.info`` says this transaction enqueued something.
     """
+    session.info[_NOTIFY_PENDING] = True
+    if not sa_event.contains(session, "before_commit", _notify_before_commit):
+        sa_event.listen(session, "before_commit", _notify_before_commit)
+        sa_event.listen(session, "after_commit", _wake_local_deliverer)
+        sa_event.listen(session, "after_rollback", _forget_wakeup)
 
-    def wake(committed: Session) -> None:
-        if not committed.in_transaction():
-            local_wakeup.set()
-            sa_event.remove(session, "after_commit", wake)
 
-    if not sa_event.contains(session, "after_commit", wake):
-        sa_event.listen(session, "after_commit", wake)
+def _notify_before_commit(session: Session) -> None:
+    if session.in_nested_transaction() or not session.info.get(_NOTIFY_PENDING):
+        return  # a savepoint released, not the commit; or nothing enqueued
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, 'outbox')"), {"channel": NOTIFY_CHANNEL})
+
+
+def _wake_local_deliverer(session: Session) -> None:
+    if not session.in_transaction() and session.info.pop(_NOTIFY_PENDING, None):
+        local_wakeup.set()
+
+
+def _forget_wakeup(session: Session) -> None:
+    if not session.in_transaction():
+        session.info.pop(_NOTIFY_PENDING, None)
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """One item to enqueue: what ``enqueue`` takes, as a value, for ``enqueue_many``."""
+
+    kind: str
+    dedup_key: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    ticket_id: int | None = None
+    expires_at: datetime | None = None
+
+
+def _row(now: datetime, item: NewItem) -> dict[str, Any]:
+    return {
+        "kind": item.kind,
+        "dedup_key": item.dedup_key[:200],
+        "ticket_id": item.ticket_id,
+        "payload": dict(item.payload),
+        "state": OUTBOX_PENDING,
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "expires_at": item.expires_at,
+    }
 
 
 def enqueue(
@@ -137,28 +185,42 @@ def enqueue(
     operator waits; the worker takes over only if that lease runs out).
     """
     now = clock.now()
-    item = OutboxItem(
-        kind=kind,
-        dedup_key=dedup_key[:200],
-        ticket_id=ticket_id,
-        payload=dict(payload or {}),
-        state=OUTBOX_PENDING,
-        attempts=1 if lease_for else 0,
-        created_at=now,
-        next_attempt_at=due_at or now,
-        lease_until=now + timedelta(seconds=lease_for) if lease_for else None,
-        expires_at=expires_at,
-    )
+    item = OutboxItem(**_row(now, NewItem(kind, dedup_key, payload or {}, ticket_id, expires_at)))
+    item.next_attempt_at = due_at or now
+    if lease_for:
+        item.attempts, item.lease_until = 1, now + timedelta(seconds=lease_for)
     try:
         with session.begin_nested():
             session.add(item)
             session.flush()
     except IntegrityError:
         return None
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, :kind)"), {"channel": NOTIFY_CHANNEL, "kind": kind})
     _wake_after_commit(session)
     return item
+
+
+def enqueue_many(session: Session, clock: Clock, items: Sequence[NewItem]) -> int:
+    """The bulk door: add many pending items with one statement; the number added.
+
+    An item whose key already has a pending item is skipped, as ``enqueue`` would (the partial
+    unique index decides, with ``ON CONFLICT DO NOTHING``). One wake-up for the transaction.
+    """
+    if not items:
+        return 0
+    now = clock.now()
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    table = OutboxItem.__table__
+    statement = (
+        insert(table)
+        .on_conflict_do_nothing(
+            index_elements=["kind", "dedup_key"], index_where=text(f"state = '{OUTBOX_PENDING}'")
+        )
+        .returning(table.c.id)
+    )
+    added = len(session.connection().execute(statement, [_row(now, item) for item in items]).all())
+    if added:
+        _wake_after_commit(session)
+    return added
 
 
 def backoff_seconds(attempts: int) -> float:

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -222,25 +224,8 @@ def reserve(
     None when the key already has a reservation in flight (``pending_for`` finds it). The caller
     commits; the worker (or, with ``lease_for``, the caller itself via ``outbox.deliver``) files it.
     """
-    ref = new_ref()
     related = [as_related(t) for t in related_open(session, request.entry, request.surface_id)]
-    ticket = Ticket(
-        entry=request.entry,
-        dedup_key=request.dedup_key[:200],
-        ref=ref,
-        state=TICKET_PENDING,
-        surface_id=request.surface_id,
-        surface_status=request.surface_status,
-        severity=request.severity,
-        subject=render.subject(ref, request.title),
-        body_html=request.build_body(ref, related),
-        tags=list(request.tags),
-        mailbox_id=settings.FREESCOUT_OPERATIONS_MAILBOX_ID,
-        requested_by=request.requested_by,
-        created_at=clock.now(),
-        expires_at=request.expires_at,
-        tags_applied=False,
-    )
+    ticket = Ticket(**_ticket_row(settings, request, new_ref(), related, clock.now()))
     try:
         with session.begin_nested():
             session.add(ticket)
@@ -258,6 +243,70 @@ def reserve(
     )
     assert item is not None, "a new ticket's create item cannot already be pending"
     return Reservation(ticket, item)
+
+
+def _ticket_row(
+    settings: Settings,
+    request: TicketRequest,
+    ref: str,
+    related: Sequence[render.RelatedTicket],
+    now: datetime,
+) -> dict[str, Any]:
+    """A pending Ticket's columns: what ``reserve`` and ``reserve_many`` both write."""
+    return {
+        "entry": request.entry,
+        "dedup_key": request.dedup_key[:200],
+        "ref": ref,
+        "state": TICKET_PENDING,
+        "surface_id": request.surface_id,
+        "surface_status": request.surface_status,
+        "severity": request.severity,
+        "subject": render.subject(ref, request.title),
+        "body_html": request.build_body(ref, related),
+        "tags": list(request.tags),
+        "mailbox_id": settings.FREESCOUT_OPERATIONS_MAILBOX_ID,
+        "requested_by": request.requested_by,
+        "created_at": now,
+        "expires_at": request.expires_at,
+        "tags_applied": False,
+    }
+
+
+def reserve_many(
+    session: Session, clock: Clock, settings: Settings, requests: Sequence[TicketRequest]
+) -> list[tuple[int, str] | None]:
+    """``reserve`` for many keys at once (entry B's new fires): ``(ticket pk, ref)`` per request.
+
+    One ``INSERT … ON CONFLICT DO NOTHING`` for the Tickets, one ``enqueue_many`` for their
+    ``freescout.create`` items. None for a request that was not reserved here — its key already
+    has a reservation in flight, or (rarely) its random ref clashed — which the caller files
+    one by one the ordinary way (``reserve`` adopts or retries).
+    """
+    if not requests:
+        return []
+    now = clock.now()
+    surfaces = {r.surface_id for r in requests if r.surface_id is not None}
+    related = {s: [as_related(t) for t in related_open(session, requests[0].entry, s)] for s in surfaces}
+    rows = [_ticket_row(settings, r, new_ref(), related.get(r.surface_id or "", []), now) for r in requests]
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    table = Ticket.__table__
+    statement = insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.ref)
+    reserved = {ref: pk for pk, ref in session.connection().execute(statement, rows)}
+    outbox.enqueue_many(
+        session,
+        clock,
+        [
+            outbox.NewItem(
+                CREATE_KIND,
+                f"ticket:{reserved[row['ref']]}",
+                {"selected_env": request.selected_env},
+                ticket_id=reserved[row["ref"]],
+            )
+            for row, request in zip(rows, requests, strict=True)
+            if row["ref"] in reserved
+        ],
+    )
+    return [(reserved[row["ref"]], row["ref"]) if row["ref"] in reserved else None for row in rows]
 
 
 def audit_filed(
