@@ -68,19 +68,22 @@ _SNAPSHOT = select(
 def lock_alerts(
     session: Session, alert_ids: list[str], new_rows: list[dict[str, Any]]
 ) -> tuple[dict[str, AlertSnapshot], dict[str, int]]:
-    """A batch's alert rows, locked in ``alert_id`` order; ``new_rows`` inserted first.
+    """A batch's alert rows, locked in ``alert_id`` order; the missing ones of ``new_rows`` inserted.
 
-    ``new_rows`` (``alert_id`` order) go in with one multi-row ``INSERT … ON CONFLICT DO
-    NOTHING``; the rows it inserted come back as ``alert_id → pk`` (another writer's concurrent
-    insert waits for it, then counts as existing). Every other row of ``alert_ids`` is locked by
-    one ordered ``SELECT … FOR UPDATE`` that also reads its current ticket's state, and comes
-    back as a snapshot. Two batches sharing alerts therefore lock them in the same order. SQLite
-    has no row locks: the insert, or a no-op UPDATE, takes the database's write lock first.
+    One ordered ``SELECT … FOR UPDATE`` locks the rows that exist and reads each one's current
+    ticket state (snapshots); then the rows of ``new_rows`` (``alert_id`` order) that did not
+    exist go in with one multi-row ``INSERT … ON CONFLICT DO NOTHING``, and the ones it inserted
+    come back as ``alert_id → pk``. One another writer inserted meanwhile waits for it, then is
+    locked and read like the rest. Two batches sharing alerts lock them in the same order, so
+    they cannot deadlock. SQLite has no row locks: a no-op UPDATE takes the write lock first.
     """
     sqlite = session.get_bind().dialect.name == "sqlite"
-    connection = session.connection()
+    if sqlite:
+        _take_sqlite_write_lock(session, alert_ids)
+    snapshots = _snapshots(session, alert_ids, sqlite)
+    missing = [row for row in new_rows if row["alert_id"] not in snapshots]
     inserted: dict[str, int] = {}
-    if new_rows:
+    if missing:
         insert = sqlite_insert if sqlite else pg_insert
         statement = (
             insert(_alerts)
@@ -88,17 +91,18 @@ def lock_alerts(
             .returning(_alerts.c.alert_id, _alerts.c.id)
         )
         # executemany with RETURNING: one multi-row statement (insertmanyvalues), compiled once.
-        inserted = {alert_id: pk for alert_id, pk in connection.execute(statement, new_rows)}
-    existing = sorted(set(alert_ids) - inserted.keys())
-    if not existing:
-        return {}, inserted
-    if sqlite and not new_rows:
-        _take_sqlite_write_lock(session, existing)
-    query = _SNAPSHOT.where(_alerts.c.alert_id.in_(existing)).order_by(_alerts.c.alert_id)
+        inserted = {alert_id: pk for alert_id, pk in session.connection().execute(statement, missing)}
+        raced = [row["alert_id"] for row in missing if row["alert_id"] not in inserted]
+        if raced:
+            snapshots.update(_snapshots(session, raced, sqlite))
+    return snapshots, inserted
+
+
+def _snapshots(session: Session, alert_ids: list[str], sqlite: bool) -> dict[str, AlertSnapshot]:
+    query = _SNAPSHOT.where(_alerts.c.alert_id.in_(sorted(alert_ids))).order_by(_alerts.c.alert_id)
     if not sqlite:
         query = query.with_for_update(of=_alerts)
-    snapshots = {row[1]: AlertSnapshot(*row) for row in connection.execute(query)}
-    return snapshots, inserted
+    return {row[1]: AlertSnapshot(*row) for row in session.connection().execute(query)}
 
 
 def _rowset(dialect: str, columns: str) -> str:
