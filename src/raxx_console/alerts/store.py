@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -43,8 +43,8 @@ def _take_sqlite_write_lock(session: Session, alert_ids: list[str]) -> None:
     )
 
 
-_alerts = Alert.__table__
-_tickets = Ticket.__table__
+_alerts = cast(Table, Alert.__table__)
+_tickets = cast(Table, Ticket.__table__)
 _SNAPSHOT = select(
     _alerts.c.id,
     _alerts.c.alert_id,
@@ -58,10 +58,10 @@ _SNAPSHOT = select(
     _alerts.c.slack_seq,
     _alerts.c.ticket_id,
     _alerts.c.ticket_lifetime,
-    _tickets.c.state,
-    _tickets.c.ref,
-    _tickets.c.ticket_id,
-    _tickets.c.last_reason,
+    _tickets.c.state.label("ticket_state"),
+    _tickets.c.ref.label("ticket_ref"),
+    _tickets.c.ticket_id.label("ticket_fs_id"),
+    _tickets.c.last_reason.label("ticket_last_reason"),
 ).select_from(_alerts.outerjoin(_tickets, _tickets.c.id == _alerts.c.ticket_id))
 
 
@@ -102,7 +102,7 @@ def _snapshots(session: Session, alert_ids: list[str], sqlite: bool) -> dict[str
     query = _SNAPSHOT.where(_alerts.c.alert_id.in_(sorted(alert_ids))).order_by(_alerts.c.alert_id)
     if not sqlite:
         query = query.with_for_update(of=_alerts)
-    return {row[1]: AlertSnapshot(*row) for row in session.connection().execute(query)}
+    return {row.alert_id: AlertSnapshot(**row._mapping) for row in session.connection().execute(query)}
 
 
 def _rowset(dialect: str, columns: str) -> str:
@@ -165,7 +165,7 @@ class DecisionLog:
         self.latest: dict[tuple[int, str], tuple[Any, ...]] = {}
         self.rows: list[dict[str, Any]] = []
         if alert_pks:
-            table = AlertDecision.__table__
+            table = cast(Table, AlertDecision.__table__)
             newest = (
                 select(func.max(table.c.id))
                 .where(table.c.alert_pk.in_(alert_pks))
@@ -204,7 +204,7 @@ class DecisionLog:
 
     def write(self, session: Session) -> int:
         if self.rows:
-            session.execute(insert(AlertDecision.__table__), self.rows)
+            session.execute(insert(cast(Table, AlertDecision.__table__)), self.rows)
         return len(self.rows)
 
 

@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
+from sqlalchemy import Table, func, or_, select, text, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -209,7 +209,7 @@ def enqueue_many(session: Session, clock: Clock, items: Sequence[NewItem]) -> in
         return 0
     now = clock.now()
     insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-    table = OutboxItem.__table__
+    table = cast(Table, OutboxItem.__table__)
     statement = (
         insert(table)
         .on_conflict_do_nothing(

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, Table, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -289,7 +289,7 @@ def reserve_many(
     related = {s: [as_related(t) for t in related_open(session, requests[0].entry, s)] for s in surfaces}
     rows = [_ticket_row(settings, r, new_ref(), related.get(r.surface_id or "", []), now) for r in requests]
     insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-    table = Ticket.__table__
+    table = cast(Table, Ticket.__table__)
     statement = insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.ref)
     reserved = {ref: pk for pk, ref in session.connection().execute(statement, rows)}
     outbox.enqueue_many(
