@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from raxx_console.alerts.emission import AlertSnapshot, Decision, Event
 from raxx_console.alerts.models import Alert, AlertDecision
+from raxx_console.db import insert_rows, json_rows, json_rowset
 from raxx_console.tickets.models import ENTRY_ALERT, Ticket
 
 
@@ -84,14 +82,10 @@ def lock_alerts(
     missing = [row for row in new_rows if row["alert_id"] not in snapshots]
     inserted: dict[str, int] = {}
     if missing:
-        insert = sqlite_insert if sqlite else pg_insert
-        statement = (
-            insert(_alerts)
-            .on_conflict_do_nothing(index_elements=["alert_id"])
-            .returning(_alerts.c.alert_id, _alerts.c.id)
+        added = insert_rows(
+            session, _alerts, missing, on_conflict="(alert_id) DO NOTHING", returning="alert_id, id"
         )
-        # executemany with RETURNING: one multi-row statement (insertmanyvalues), compiled once.
-        inserted = {alert_id: pk for alert_id, pk in session.connection().execute(statement, missing)}
+        inserted = {row[0]: row[1] for row in added}
         raced = [row["alert_id"] for row in missing if row["alert_id"] not in inserted]
         if raced:
             snapshots.update(_snapshots(session, raced, sqlite))
@@ -105,22 +99,17 @@ def _snapshots(session: Session, alert_ids: list[str], sqlite: bool) -> dict[str
     return {row.alert_id: AlertSnapshot(**row._mapping) for row in session.connection().execute(query)}
 
 
-def _rowset(dialect: str, columns: str) -> str:
-    """A JSON array parameter ``:rows`` as a table ``v`` with ``columns`` ("name type, …").
-
-    PostgreSQL: ``jsonb_to_recordset``; SQLite: ``json_each``. The statements around it are the
-    same on both, so SQLite runs the same logic as PostgreSQL, one statement per batch.
-    """
-    if dialect == "postgresql":
-        return f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS v({columns})"
-    names = [part.split()[0] for part in columns.split(",")]
-    picked = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name in names)
-    return f"(SELECT {picked} FROM json_each(:rows)) AS v"  # noqa: S608 - constant column names
-
-
 _UPDATE_COLUMNS = (
-    "id bigint, severity text, title text, details text, labels jsonb, surface_id text, "
-    "slack_seq int, notified boolean, ticket_pk bigint, ticket_lifetime int"
+    ("id", "bigint"),
+    ("severity", "text"),
+    ("title", "text"),
+    ("details", "text"),
+    ("labels", "jsonb"),
+    ("surface_id", "text"),
+    ("slack_seq", "int"),
+    ("notified", "boolean"),
+    ("ticket_pk", "bigint"),
+    ("ticket_lifetime", "int"),
 )
 
 
@@ -133,7 +122,7 @@ def apply_emissions(session: Session, now: datetime, rows: list[dict[str, Any]])
     """
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
+    dialect = session.get_bind().dialect
     statement = text(
         "UPDATE alerts AS a SET severity = v.severity, title = v.title, details = v.details, "  # noqa: S608
         "labels = v.labels, surface_id = v.surface_id, last_emit_at = :now, "
@@ -141,9 +130,9 @@ def apply_emissions(session: Session, now: datetime, rows: list[dict[str, Any]])
         "slack_notified_at = CASE WHEN v.notified THEN :now ELSE a.slack_notified_at END, "
         "ticket_id = COALESCE(v.ticket_pk, a.ticket_id), "
         "ticket_lifetime = COALESCE(v.ticket_lifetime, a.ticket_lifetime) "
-        f"FROM {_rowset(dialect, _UPDATE_COLUMNS)} WHERE a.id = v.id"
+        f"FROM {json_rowset(dialect, _UPDATE_COLUMNS)} WHERE a.id = v.id"
     ).bindparams(bindparam("now", type_=_alerts.c.last_emit_at.type))
-    session.connection().execute(statement, {"now": now, "rows": json.dumps(rows)})
+    session.connection().execute(statement, {"now": now, "rows": json_rows(dialect, rows)})
 
 
 #: ``session.info`` key of the batch's ``DecisionLog`` while it holds the alerts' row locks.
@@ -203,8 +192,7 @@ class DecisionLog:
         return True
 
     def write(self, session: Session) -> int:
-        if self.rows:
-            session.execute(insert(cast(Table, AlertDecision.__table__)), self.rows)
+        insert_rows(session, cast(Table, AlertDecision.__table__), self.rows)
         return len(self.rows)
 
 

@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import Table, func, or_, select, text, update
 from sqlalchemy import event as sa_event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from raxx_console.clock import Clock
+from raxx_console.db import insert_rows
 from raxx_console.tickets.models import (
     OUTBOX_CANCELLED,
     OUTBOX_DONE,
@@ -208,16 +207,15 @@ def enqueue_many(session: Session, clock: Clock, items: Sequence[NewItem]) -> in
     if not items:
         return 0
     now = clock.now()
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-    table = cast(Table, OutboxItem.__table__)
-    statement = (
-        insert(table)
-        .on_conflict_do_nothing(
-            index_elements=["kind", "dedup_key"], index_where=text(f"state = '{OUTBOX_PENDING}'")
+    added = len(
+        insert_rows(
+            session,
+            cast(Table, OutboxItem.__table__),
+            [_row(now, item) for item in items],
+            on_conflict=f"(kind, dedup_key) WHERE state = '{OUTBOX_PENDING}' DO NOTHING",
+            returning="id",
         )
-        .returning(table.c.id)
     )
-    added = len(session.connection().execute(statement, [_row(now, item) for item in items]).all())
     if added:
         _wake_after_commit(session)
     return added

@@ -21,14 +21,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Select, Table, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock
 from raxx_console.config import Settings
+from raxx_console.db import insert_rows
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_client import Reason
 from raxx_console.tickets import outbox, render
@@ -288,10 +287,10 @@ def reserve_many(
     surfaces = {r.surface_id for r in requests if r.surface_id is not None}
     related = {s: [as_related(t) for t in related_open(session, requests[0].entry, s)] for s in surfaces}
     rows = [_ticket_row(settings, r, new_ref(), related.get(r.surface_id or "", []), now) for r in requests]
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-    table = cast(Table, Ticket.__table__)
-    statement = insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.ref)
-    reserved = {ref: pk for pk, ref in session.connection().execute(statement, rows)}
+    added = insert_rows(
+        session, cast(Table, Ticket.__table__), rows, on_conflict="DO NOTHING", returning="id, ref"
+    )
+    reserved = {row[1]: row[0] for row in added}
     outbox.enqueue_many(
         session,
         clock,
