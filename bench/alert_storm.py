@@ -1,25 +1,25 @@
 """Benchmark: an alert storm through the console's ingest API, with Alertmanager measured in the same run.
 
-    .venv/bin/python bench/alert_storm.py [--shapes 10000x5/100/4,200x5/50/8] [--rounds 3]
+    .venv/bin/python bench/alert_storm.py [--shapes 10000x5/100/4,200x5/50/8*20] [--rounds 3]
                                           [--alerts 200] [--repeats 5] [--batch 50] [--latency-ms 100]
 
-**Ingest rounds** (first): for each shape ``NxC/B/S`` — N distinct P2 alerts, C emissions of
-each, batches of B, S concurrent senders — and each of ``--rounds`` rounds, the same alerts (new
-ones every round, so each round has N first fires) go to Alertmanager and to the console, and
-each side's rate is printed with its server CPU per emission: the console's web processes plus
-the PostgreSQL backends of its database, Alertmanager's process. Then per shape the ratio
-console/Alertmanager (median and range over the rounds) against the target (median >= 1.0, CPU
-<= 0.3 ms per emission). The console runs ``raxx-console web`` alone on a database of its own
-here: its worker (delivery) runs on another dyno in production, and the ticket phases below
-measure it.
+**Ingest rounds** (first): for each shape ``NxC/B/S[*K]`` — N distinct P2 alerts, C emissions of
+each, batches of B, S concurrent senders, K times over with new alerts — and each of
+``--rounds`` rounds, the same alerts (new ones every round, so each round has N first fires) go
+to Alertmanager and to the console, and each side's rate is printed with its server CPU per
+emission: the console's web processes plus the PostgreSQL backends of its database,
+Alertmanager's process. Then per shape the ratio console/Alertmanager (median and range over the
+rounds) against the target (median >= 1.0, CPU <= 0.3 ms per emission). The console runs
+``raxx-console web`` alone on a database of its own here: its worker (delivery) runs on another
+dyno in production, and the ticket phases below measure it.
 
 Runs the production split on PostgreSQL (``TEST_DATABASE_URL``, default the local server's
 ``test`` database; the benchmark creates a database of its own and drops it): ``raxx-console
 web`` (gunicorn, ``--web-workers``) and one ``raxx-console worker``, with
 ``FLAG_CONSOLE_ALERTS_AUTO_TICKET`` on and the FreeScout + Slack sandboxes answering after
-``--latency-ms`` L. The sandboxes run in a child process (their own interpreter, so the
-senders' GIL does not slow them), behind a wrapper that notes when each conversation was
-created to the microsecond (the sandbox's ``createdAt`` is whole seconds).
+``--latency-ms`` L. The sandboxes run in a child process (their own interpreter, so the senders'
+GIL does not slow them), behind a wrapper that notes when each conversation was created to the
+microsecond (the sandbox's ``createdAt`` is whole seconds).
 
 Then the ticket phases, on a fresh database with the worker running: **low load** (``--low``
 alerts, one request each, spaced out) and the **storm** (N distinct P2 alerts x C repeats,
@@ -506,14 +506,14 @@ def process_tree(root: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU the processes have used so far."""
-    total = 0
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU each process has used so far."""
+    used = {}
     for pid in pids:
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
+            used[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return used
 
 
 def backend_pids(db_url: str) -> list[int]:
@@ -531,24 +531,32 @@ def backend_pids(db_url: str) -> list[int]:
 
 @dataclass(frozen=True)
 class Shape:
+    """N alerts x C emissions in batches of B from S senders; ``*K``: K such storms one after the
+    other (new alerts each), so that a small shape still runs for several seconds."""
+
     alerts: int
     repeats: int
     batch: int
     senders: int
+    storms: int = 1
 
     @classmethod
     def parse(cls, text: str) -> Shape:
-        match = re.fullmatch(r"(\d+)x(\d+)/(\d+)/(\d+)", text.strip())
+        match = re.fullmatch(r"(\d+)x(\d+)/(\d+)/(\d+)(?:\*(\d+))?", text.strip())
         if not match:
-            raise argparse.ArgumentTypeError(f"a shape is NxC/B/S (e.g. 10000x5/100/4), not {text!r}")
-        return cls(*(int(group) for group in match.groups()))
+            raise argparse.ArgumentTypeError(f"a shape is NxC/B/S[*K] (e.g. 200x5/50/8*20), not {text!r}")
+        return cls(*(int(group) for group in match.groups() if group is not None))
 
     def __str__(self) -> str:
-        return f"{self.alerts}x{self.repeats}/{self.batch}/{self.senders}"
+        storms = f"*{self.storms}" if self.storms > 1 else ""
+        return f"{self.alerts}x{self.repeats}/{self.batch}/{self.senders}{storms}"
 
     def batches(self, prefix: str) -> list[list[str]]:
-        checks = [f"{prefix}-{i:05d}" for i in range(self.alerts)]
-        return [batch for _ in range(self.repeats) for batch in chunks(checks, self.batch)]
+        found = []
+        for storm in range(self.storms):
+            checks = [f"{prefix}-{storm:03d}-{i:05d}" for i in range(self.alerts)]
+            found += [batch for _ in range(self.repeats) for batch in chunks(checks, self.batch)]
+        return found
 
 
 @dataclass
@@ -567,7 +575,8 @@ def measured(batches: list[list[str]], post, senders: int, name: str, pids) -> S
     phase = Phase(name)
     before = cpu_seconds(pids())
     send_batches(phase, batches, post, senders)
-    return Side(phase, cpu_seconds(pids()) - before)
+    after = cpu_seconds(pids())
+    return Side(phase, sum(used - before.get(pid, 0.0) for pid, used in after.items()))
 
 
 def ingest_rounds(args, watch: Resources, client: httpx.Client, sandboxes: dict, surfaces_file: Path) -> bool:
@@ -806,8 +815,8 @@ def main() -> int:
     parser.add_argument(
         "--shapes",
         type=lambda text: [Shape.parse(part) for part in text.split(",")],
-        default=[Shape(10_000, 5, 100, 4), Shape(200, 5, 50, 8)],
-        help="ingest rounds' shapes NxC/B/S, comma-separated (default 10000x5/100/4,200x5/50/8)",
+        default=[Shape(10_000, 5, 100, 4), Shape(200, 5, 50, 8, storms=20)],
+        help="ingest rounds' shapes NxC/B/S[*K], comma-separated (default 10000x5/100/4,200x5/50/8*20)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="ingest rounds per shape (default 3; 0: none)")
     parser.add_argument("--max-seconds", type=int, default=1500, help="stop everything after this long")

@@ -19,7 +19,8 @@ decisions that changed. The rare transitions — a severity change, a resolve, a
 reminder due, a ticket to file on a repeat — take the **per-alert path** (``_emit_one``), after
 the set-based statements and in the same transaction. Log lines (INFO): ``alert_aggregator emit
 alert_key=… severity=… status=… decision=…`` (FM2 Step 3's grep) for every emission but a quiet
-repeat in a batch of several, and for such a batch one line with its counts.
+repeat in a batch of several, and for such a batch one line with its counts. Why it is built
+this way: docs/decisions.md ("Set-based alert ingest" and the entries after it).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The durable outbox: calls to FreeScout and Slack that must happen once, even across outages.
 
 Producers ``enqueue`` an item in the same transaction as the state change that calls for it
-(an alert fired, a click reserved a ticket), so the two commit or vanish together. Deliverers
+(an alert fired, a click reserved a ticket), so the two commit or vanish together; a batch's
+many items go in with one statement through ``enqueue_many``, the bulk door. A transaction that
+enqueued anything sends one ``NOTIFY`` as it commits (docs/decisions.md). Deliverers
 ``claim`` due items with a lease — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a conditional
 update on both backends, so two deliverers never hold the same item — then run the kind's
 handler with no transaction open across the HTTP call, and record what happened.
