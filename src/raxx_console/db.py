@@ -163,13 +163,15 @@ def json_rowset(dialect: Dialect, columns: Sequence[tuple[str, str]]) -> str:
 def json_rows(dialect: Dialect, rows: Sequence[dict[str, Any]]) -> str:
     """``rows`` as the ``:rows`` of ``json_rowset``: datetimes as each backend stores them."""
 
-    def value(item: Any) -> Any:
-        if isinstance(item, datetime):
-            utc = item.astimezone(UTC)
-            return utc.isoformat() if dialect.name == "postgresql" else f"{utc:%Y-%m-%d %H:%M:%S.%f}"
-        return item
+    postgres = dialect.name == "postgresql"
 
-    return json.dumps([{name: value(item) for name, item in row.items()} for row in rows])
+    def stored(item: Any) -> Any:
+        if not isinstance(item, datetime):
+            raise TypeError(f"{type(item).__name__} is not JSON serializable")
+        utc = item.astimezone(UTC)
+        return utc.isoformat() if postgres else f"{utc:%Y-%m-%d %H:%M:%S.%f}"
+
+    return json.dumps(rows, default=stored)
 
 
 def insert_rows(
