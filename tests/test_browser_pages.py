@@ -3,6 +3,7 @@
 import pytest
 
 from raxx_console.alerts import alert_aggregator
+from raxx_console.alerts.emission import AlertSignal
 from raxx_console.customers import service as customers
 from raxx_console.integrations import registry
 from tests.support.accounts import browser_login, make_user
@@ -14,11 +15,13 @@ def test_the_alerts_page_says_why_a_p3_alert_filed_no_ticket(alerts_console, liv
     make_user(alerts_console, "op@raxx.app", "operator")
     alert_aggregator.emit(
         alerts_console,
-        source="status_poller",
-        check="api-prod",
-        severity="P3",
-        title="API (production) is slow",
-        labels={"surface_id": "api-prod"},
+        AlertSignal(
+            source="status_poller",
+            check="api-prod",
+            severity="P3",
+            title="API (production) is slow",
+            labels={"surface_id": "api-prod"},
+        ),
     )
     browser_login(page, live_server, "op@raxx.app")
     page.goto(f"{live_server}/console/alerts")

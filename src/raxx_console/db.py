@@ -7,12 +7,13 @@ more than once, e.g. to reserve a key before calling FreeScout) and never open t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, create_engine, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, Table, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -139,3 +140,66 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# --- set-based statements: a whole batch as one JSON parameter -----------------------------------
+
+
+def json_rowset(dialect: Dialect, columns: Sequence[tuple[str, str]]) -> str:
+    """A JSON array of objects bound as ``:rows``, as a table ``v`` with ``columns`` (name, SQL type).
+
+    PostgreSQL: ``jsonb_to_recordset``; SQLite: ``json_each``. A statement built on it has one
+    parameter whatever the batch's size, so its text is the same for every batch (compiled and
+    parsed once) and the server runs it once, not once per row.
+    """
+    quote = dialect.identifier_preparer.quote
+    if dialect.name == "postgresql":
+        spec = ", ".join(f"{quote(name)} {sql_type}" for name, sql_type in columns)
+        return f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS v({spec})"
+    picked = ", ".join(f"json_extract(value, '$.\"{name}\"') AS {quote(name)}" for name, _ in columns)
+    return f"(SELECT {picked} FROM json_each(:rows)) AS v"  # noqa: S608 - names from our tables
+
+
+def json_rows(dialect: Dialect, rows: Sequence[dict[str, Any]]) -> str:
+    """``rows`` as the ``:rows`` of ``json_rowset``: datetimes as each backend stores them."""
+
+    postgres = dialect.name == "postgresql"
+
+    def stored(item: Any) -> Any:
+        if not isinstance(item, datetime):
+            raise TypeError(f"{type(item).__name__} is not JSON serializable")
+        utc = item.astimezone(UTC)
+        return utc.isoformat() if postgres else f"{utc:%Y-%m-%d %H:%M:%S.%f}"
+
+    return json.dumps(rows, default=stored)
+
+
+def insert_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    on_conflict: str = "",
+    returning: str = "",
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` (dicts with the same keys) with one ``INSERT … SELECT`` from a JSON row set.
+
+    ``on_conflict`` (e.g. ``"(alert_id) DO NOTHING"``) and ``returning`` (e.g. ``"id, ref"``) are
+    appended as written; the rows come back in the order they were inserted.
+    """
+    if not rows:
+        return []
+    bind = session.get_bind()
+    dialect = bind.dialect
+    names = list(rows[0])
+    columns = [(name, table.c[name].type.compile(dialect=dialect)) for name in names]
+    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
+    source = json_rowset(dialect, columns)
+    # SQLite needs a WHERE to tell an upsert's ON from a join's.
+    sql = f"INSERT INTO {table.name} ({quoted}) SELECT {quoted} FROM {source} WHERE true"  # noqa: S608
+    if on_conflict:
+        sql += f" ON CONFLICT {on_conflict}"
+    if returning:
+        sql += f" RETURNING {returning}"
+    result = session.connection().execute(text(sql), {"rows": json_rows(dialect, rows)})
+    return [tuple(row) for row in result] if returning else []

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from raxx_console.alerts import alert_aggregator
+from raxx_console.alerts.emission import AlertSignal
 from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.context import Console
 from raxx_console.flags.registry import AUTO_RESOLVE_FLAG, AUTO_TICKET_FLAG
@@ -26,10 +27,10 @@ def set_flag(console: Console, name: str, value: bool = True) -> None:
     )
 
 
-def fire(
-    console: Console, severity: str = "P2", *, check: str = "disk-full", status: str = "firing", **extra: Any
-):
-    """One emission from an external source ("ci"), committed on its own."""
+def signal(
+    check: str = "disk-full", severity: str = "P2", status: str = "firing", **extra: Any
+) -> AlertSignal:
+    """An alert from an external source ("ci"), as ingest hands it to ``emit``."""
     values: dict[str, Any] = {
         "source": "ci",
         "check": check,
@@ -40,7 +41,14 @@ def fire(
         "status": status,
     }
     values.update(extra)
-    return alert_aggregator.emit(console, **values)
+    return AlertSignal(**values)
+
+
+def fire(
+    console: Console, severity: str = "P2", *, check: str = "disk-full", status: str = "firing", **extra: Any
+):
+    """One emission from an external source ("ci"), committed on its own."""
+    return alert_aggregator.emit(console, signal(check, severity, status, **extra))
 
 
 def deliver(console: Console) -> int:

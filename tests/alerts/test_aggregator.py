@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -14,7 +15,7 @@ from raxx_console.alerts.emission import Decision
 from raxx_console.alerts.hooks import HOOKS, Hook, registered_hooks
 from raxx_console.alerts.models import Alert
 from raxx_console.context import build_console
-from tests.alerts.helpers import alert, decisions, fire, lines
+from tests.alerts.helpers import alert, decided, decisions, fire, lines, signal
 
 
 def test_alert_id_is_derived_from_source_and_check_only(console):
@@ -69,19 +70,18 @@ def test_bad_severity_or_status_is_refused_before_anything_is_stored(console):
         fire(console, status="pending")
 
 
-def test_repeats_fold_into_one_decision_row_with_a_count(console):
+def test_repeats_write_a_decision_only_when_it_changes_and_count_on_the_alert_row(console):
     key = fire(console).alert_key
+    fired_at = console.clock.now()
     for _ in range(20):
         console.clock.advance(30)
         fire(console)
-    aggregator = decisions(console, key, "aggregator")
-    assert [(d.decision, d.count) for d in aggregator] == [("first", 1), ("repeat", 20)]
-    assert aggregator[1].last_at > aggregator[1].created_at
+    assert decided(console, key, "aggregator") == ["first", "repeat"]
     ticket = decisions(console, key, "auto_ticket")
-    assert [(d.event, d.decision, d.count) for d in ticket] == [
-        ("fire", "flag_off", 1),
-        ("repeat", "flag_off", 20),
-    ]
+    assert [(d.event, d.decision) for d in ticket] == [("fire", "flag_off"), ("repeat", "flag_off")]
+    row = alert(console, key)
+    assert row.emit_count == 21
+    assert row.last_emit_at == fired_at + timedelta(seconds=600)
 
 
 def test_each_emission_logs_the_runbook_line(console, caplog):
@@ -94,6 +94,26 @@ def test_each_emission_logs_the_runbook_line(console, caplog):
         f"alert_aggregator emit alert_key={key} severity=P2 status=firing decision=first"
     )
     assert "decision=repeat" in found[1]
+
+
+def test_a_batch_logs_its_new_fires_and_one_line_of_counts(console, caplog):
+    caplog.set_level(logging.INFO, logger="raxx_console.alert_aggregator")
+    disk, cpu = signal("disk-full"), signal("cpu-hot")
+    with console.db.session() as session:
+        alert_aggregator.emit_batch(console, session, [disk, cpu])
+    with console.db.session() as session:
+        alert_aggregator.emit_batch(console, session, [disk, cpu, signal("mem-low"), signal("cpu-hot", "P1")])
+    found = lines(caplog, "alert_aggregator emit")
+    assert [line.split("decision=")[1].split()[0] for line in found] == [
+        "first",
+        "first",
+        "first",
+        "escalated",
+    ], "new fires and the severity change; the quiet repeat of disk-full only in the counts"
+    assert lines(caplog, "alert_aggregator batch") == [
+        "alert_aggregator batch emissions=2 first_fires=2 quiet_repeats=0 per_alert=0 decisions=6",
+        "alert_aggregator batch emissions=4 first_fires=1 quiet_repeats=2 per_alert=1 decisions=12",
+    ]
 
 
 def test_the_hooks_are_registered_in_one_place_and_listable():

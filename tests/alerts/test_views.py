@@ -97,7 +97,7 @@ def test_cli_list_why_and_hooks(cli, console):
     assert listed.exit_code == 0
     assert key in listed.output and "below_threshold" in listed.output
     why = cli("why", key)
-    assert "below_threshold" in why.output and "repeat x3" in why.output
+    assert "below_threshold" in why.output and "emitted x4 this lifetime" in why.output
     assert cli("why", key.split(":")[1]).output == why.output, "an alert_id prefix works too"
     missing = cli("why", "ci:0000000000000000")
     assert missing.exit_code == 2 and "there is no alert ci:0000000000000000" in missing.output

@@ -4,54 +4,66 @@
 same in every lifetime and never depends on severity or time (incident runbook FM1: a
 non-deterministic ``alert_id`` is what floods the mailbox). Under a row lock it works out what
 the emission means — a first fire, a repeat, a severity change, a resolve, a new lifetime — updates
-the row, and runs the emit hooks (``alerts.hooks``) in the same transaction. Each emission logs one
-INFO line, ``alert_aggregator emit alert_key=… severity=… status=… decision=…`` (FM2 Step 3's grep),
-and every decision is kept in ``alert_decisions`` with its reason.
+the row, runs the emit hooks (``alerts.hooks``) in the same transaction, and keeps each decision
+that changed in ``alert_decisions`` with its reason.
+
+A batch (``emit_batch``; ``emit`` is a batch of one) is stored with a few statements whatever its
+size — the **set-based path**, taken by the common emissions:
+
+* a brand-new alert's first fire: the rows inserted together, each hook's ``first_fire`` plan
+  (DMs, a ticket to reserve) written together (``tickets.reserve_many``, ``outbox.enqueue_many``);
+* a repeat that every hook says is quiet (``Hook.quiet_repeat``): only the row's counters move.
+
+Then one ``UPDATE … FROM`` applies them all to the alert rows, and one insert writes the
+decisions that changed. The rare transitions — a severity change, a resolve, a new lifetime, a
+reminder due, a ticket to file on a repeat — take the **per-alert path** (``_emit_one``), after
+the set-based statements and in the same transaction. Log lines (INFO): ``alert_aggregator emit
+alert_key=… severity=… status=… decision=…`` (FM2 Step 3's grep) for every emission but a quiet
+repeat in a batch of several, and for such a batch one line with its counts. Why it is built
+this way: docs/decisions.md ("Set-based alert ingest" and the entries after it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from raxx_console.alerts.emission import (
     SEVERITY_RANK,
-    TICKET_THRESHOLD,
+    AlertSignal,
+    AlertSnapshot,
     Decision,
     Emission,
     Event,
-    at_least,
     duration_text,
 )
-from raxx_console.alerts.hooks import HOOKS
+from raxx_console.alerts.filing import TicketPlan, file_ticket
+from raxx_console.alerts.hooks import HOOKS, Hook
 from raxx_console.alerts.models import FIRING, RESOLVED, Alert
 from raxx_console.alerts.store import (
-    forget_decisions,
+    DECISION_LOG,
+    DecisionLog,
+    apply_emissions,
     lock_alert,
     lock_alerts,
-    preload_decisions,
     record_decision,
 )
-from raxx_console.flags.registry import AUTO_TICKET_FLAG
-from raxx_console.tickets.models import TICKET_FILED, TICKET_PENDING, Ticket
+from raxx_console.outbox import service as outbox
+from raxx_console.tickets import service as tickets
 
 if TYPE_CHECKING:
     from raxx_console.context import Console
 
 log = logging.getLogger("raxx_console.alert_aggregator")
 
-STATUSES = (FIRING, RESOLVED)
 AGGREGATOR = "aggregator"
-#: The aggregator's own decision for each event (escalated/deescalated refine severity_change).
-EVENT_DECISIONS = {"repeat": "repeat", "resolve": "resolved"}
 
 
 @dataclass(frozen=True)
@@ -80,196 +92,208 @@ def alert_identity(source: str, check: str) -> tuple[str, str]:
     return alert_id, f"{source}:{alert_id[:16]}"
 
 
-def emit(
-    console: Console,
-    *,
-    source: str,
-    check: str,
-    severity: str,
-    title: str,
-    details: str = "",
-    labels: Mapping[str, str] | None = None,
-    status: str = FIRING,
-    session: Session | None = None,
-) -> EmitResult:
-    """Record one emission of an alert and run the hooks; in ``session``'s transaction if given.
+def emit(console: Console, signal: AlertSignal, *, session: Session | None = None) -> EmitResult:
+    """Record one emission and run the hooks; in ``session``'s transaction if given.
 
-    Without a session the emission commits on its own. Raises ValueError for a severity other
-    than P1/P2/P3 or a status other than firing/resolved.
+    Without a session the emission commits on its own. ValueError for a severity other than
+    P1/P2/P3 or a status other than firing/resolved.
     """
-    if severity not in SEVERITY_RANK:
-        raise ValueError(f"severity must be P1, P2 or P3, not {severity!r}")
-    if status not in STATUSES:
-        raise ValueError(f"status must be firing or resolved, not {status!r}")
-    values = _values(source, check, severity, title, details, labels, status)
     if session is not None:
-        return _emit(console, session, **values)
+        return emit_batch(console, session, [signal])[0]
     with console.db.session() as own:
-        return _emit(console, own, **values)
+        return emit_batch(console, own, [signal])[0]
 
 
-def _values(
-    source: str,
-    check: str,
-    severity: str,
-    title: str,
-    details: str,
-    labels: Mapping[str, str] | None,
-    status: str,
-) -> dict[str, Any]:
-    return {
-        "source": source,
-        "check": check,
-        "severity": severity,
-        "title": title,
-        "details": details,
-        "labels": dict(labels or {}),
-        "status": status,
-    }
+def _acts_on(hook: Hook, event: Event) -> bool:
+    return hook.events is None or event in hook.events
+
+
+def emit_batch(console: Console, session: Session, signals: Sequence[AlertSignal]) -> list[EmitResult]:
+    """Emit a batch in ``session``'s transaction; the results in the signals' order.
+
+    ValueError, before anything is written, for a bad severity or status. The alerts are handled
+    in ``alert_id`` order (two batches sharing alerts lock them in the same order and cannot
+    deadlock); two signals for the same alert keep their order. Each alert's first signal takes
+    the set-based path when it can; the rest take the per-alert path after it.
+    """
+    for signal in signals:
+        problem = signal.problem()
+        if problem is not None:
+            raise ValueError(problem)
+    now = console.clock.now()
+    identities = [alert_identity(s.source, s.check) for s in signals]
+    order = sorted(range(len(signals)), key=lambda i: identities[i][0])
+    first: dict[str, int] = {}
+    for i in order:
+        first.setdefault(identities[i][0], i)
+    new_rows = [
+        _new_row(*identities[i], now, signals[i]) for i in first.values() if signals[i].status == FIRING
+    ]
+    snapshots, inserted = lock_alerts(session, list(first), new_rows)
+    decisions = DecisionLog(session, [snapshot.id for snapshot in snapshots.values()])
+    session.info[DECISION_LOG] = decisions
+    try:
+        batch = _SetBatch(console, session, now, decisions)
+        rows = {row["alert_id"]: row for row in new_rows}
+        for alert_id, i in first.items():
+            if alert_id in inserted:
+                if not batch.first_fire(i, inserted[alert_id], rows[alert_id]):
+                    batch.per_alert.add(i)
+            elif not batch.quiet_repeat(i, snapshots.get(alert_id), signals[i]):
+                batch.per_alert.add(i)
+        results = batch.write()
+        for i in order:
+            if i in batch.per_alert or first[identities[i][0]] != i:
+                results[i] = _emit_one(console, session, now, signals[i])
+        written = decisions.write(session)
+        session.flush()
+    finally:
+        session.info.pop(DECISION_LOG, None)
+    if len(signals) > 1:
+        log.info(
+            "alert_aggregator batch emissions=%d first_fires=%d quiet_repeats=%d per_alert=%d decisions=%d",
+            len(signals),
+            batch.fires,
+            batch.repeats,
+            len(signals) - batch.fires - batch.repeats,
+            written,
+        )
+    elif batch.quiet:  # a batch of one (the poller's): its line is the emission's
+        _log_emit(*batch.quiet[0])
+    return [results[i] for i in range(len(signals))]
 
 
 @dataclass
-class _Batch:
-    """What ``emit_batch`` worked out once for the whole batch: the locked rows and the flag."""
-
-    alerts: dict[str, Alert]
-    #: Rows this batch inserted that no emission has claimed yet (their first fire is still to come).
-    unclaimed: set[str]
-    auto_ticket: bool
-    tickets: list[Ticket] = field(default_factory=list)
+class _Reservation:
+    index: int
+    alert: Alert
+    hook: str
+    plan: TicketPlan
+    hooks: dict[str, str]
 
 
-def emit_batch(console: Console, session: Session, emissions: list[dict[str, Any]]) -> list[EmitResult]:
-    """Emit a batch in ``session``'s transaction, in the given order (callers sort by ``alert_id``).
+class _SetBatch:
+    """The set-based part of a batch: first fires and quiet repeats, written together by ``write``."""
 
-    Each item has ``emit``'s keyword arguments (ValueError, before anything is written, for a
-    bad severity or status). The batch's work is done once:
-    every alert row is locked by one ordered ``SELECT … FOR UPDATE`` (the new ones inserted
-    first by one ``INSERT … ON CONFLICT DO NOTHING``), the latest decisions and the current
-    tickets are read in one query each, and the auto-ticket flag is resolved once. A repeat that
-    changes nothing but counters (no reminder due, ticket already reserved) runs its hooks
-    without savepoints, and its row updates are flushed together at the end.
-    """
-    now = console.clock.now()
-    items = [
-        _values(
-            e["source"],
-            e["check"],
-            e["severity"],
-            e["title"],
-            e.get("details", ""),
-            e.get("labels"),
-            e.get("status", FIRING),
-        )
-        for e in emissions
-    ]
-    for values in items:
-        if values["severity"] not in SEVERITY_RANK or values["status"] not in STATUSES:
-            raise ValueError(f"invalid severity or status: {values['severity']!r}, {values['status']!r}")
-    identities = [alert_identity(v["source"], v["check"]) for v in items]
-    new_rows: dict[str, dict[str, Any]] = {}
-    for (alert_id, alert_key), values in zip(identities, items, strict=True):
-        if values["status"] == FIRING and alert_id not in new_rows:
-            new_rows[alert_id] = _new_row(alert_id, alert_key, now, values)
-    alerts, inserted = lock_alerts(
-        session, [alert_id for alert_id, _ in identities], [new_rows[k] for k in sorted(new_rows)]
-    )
-    ticket_ids = [a.ticket_pk for a in alerts.values() if a.ticket_pk is not None]
-    # Held for the batch: the identity map is weak, and the hooks' ``session.get`` must hit it.
-    tickets = list(session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))) if ticket_ids else []
-    hooks = [AGGREGATOR, *(hook.name for hook in HOOKS)]
-    preload_decisions(session, [a.id for a in alerts.values()], hooks)
-    batch = _Batch(alerts, inserted, console.flags.is_enabled(AUTO_TICKET_FLAG), tickets)
-    try:
-        results = [_emit(console, session, batch=batch, now=now, **values) for values in items]
-        session.flush()
-    finally:
-        forget_decisions(session)
-    return results
+    def __init__(self, console: Console, session: Session, now: datetime, decisions: DecisionLog) -> None:
+        self.console, self.session, self.now, self.decisions = console, session, now, decisions
+        self.per_alert: set[int] = set()
+        self.fires = self.repeats = 0
+        self.quiet: list[tuple[AlertSnapshot, str, dict[str, str]]] = []
+        self.results: dict[int, EmitResult] = {}
+        self.fired: list[tuple[int, Alert, dict[str, str]]] = []
+        self.updates: list[dict[str, Any]] = []
+        self.items: list[outbox.NewItem] = []
+        self.reservations: list[_Reservation] = []
+        self.fire_hooks = [hook for hook in HOOKS if _acts_on(hook, "fire")]
+        self.repeat_hooks = [hook for hook in HOOKS if _acts_on(hook, "repeat")]
 
+    def first_fire(self, index: int, pk: int, row: dict[str, Any]) -> bool:
+        """A brand-new alert (this batch inserted its row): each hook's ``first_fire`` plan.
 
-def _emit(
-    console: Console,
-    session: Session,
-    *,
-    status: str,
-    batch: _Batch | None = None,
-    now: datetime | None = None,
-    **values: Any,
-) -> EmitResult:
-    now = now or console.clock.now()
-    alert_id, alert_key = alert_identity(values["source"], values["check"])
-    if batch is None:
-        alert = lock_alert(session, alert_id)
-    elif alert_id in batch.unclaimed:
-        alert = None  # inserted for this batch; it exists once its first firing entry claims it
-    else:
-        alert = batch.alerts.get(alert_id)
-    if alert is None and status == FIRING:
-        if batch is not None and alert_id in batch.unclaimed:
-            batch.unclaimed.discard(alert_id)
-            alert = batch.alerts[alert_id]
-        else:
-            alert = _insert(session, alert_id, alert_key, now, values)
-        if alert.emit_count == 0:  # ours: a brand-new alert
-            return _run(console, session, alert, "fire", "first", None, now, values)
-    if alert is None or (alert.state == RESOLVED and status == RESOLVED):
-        decision = "not_firing"
-        log.info(
-            "alert_aggregator emit alert_key=%s severity=%s status=%s decision=%s",
-            alert_key,
-            values["severity"],
-            status,
-            decision,
-        )
-        if alert is not None:
-            alert.last_emit_at = now
-        return EmitResult(alert_key, alert_id, None, decision)
-    previous = alert.severity
-    if status == RESOLVED:
-        alert.state, alert.resolved_at = RESOLVED, now
-        return _run(console, session, alert, "resolve", "resolved", previous, now, values)
-    if alert.state == RESOLVED:
-        alert.state, alert.lifetime, alert.fired_at, alert.resolved_at = FIRING, alert.lifetime + 1, now, None
-        alert.emit_count = 0
-        return _run(console, session, alert, "fire", "new_lifetime", previous, now, values)
-    if values["severity"] == previous:
-        quiet = batch is not None and _quiet_repeat(console, session, alert, now, batch)
-        return _run(console, session, alert, "repeat", "repeat", previous, now, values, quiet=quiet)
-    worse = SEVERITY_RANK[values["severity"]] < SEVERITY_RANK[previous]
-    decision = "escalated" if worse else "deescalated"
-    return _run(console, session, alert, "severity_change", decision, previous, now, values)
-
-
-def _quiet_repeat(console: Console, session: Session, alert: Alert, now: datetime, batch: _Batch) -> bool:
-    """True when no hook will write on this repeat: no Slack reminder due, the ticket (if any is
-    due) already reserved or filed for this lifetime. Such a repeat needs no savepoints."""
-    recipients = console.settings.SLACK_ALERT_DM_USER_IDS
-    if recipients:
-        if alert.slack_notified_at is None:
+        False (the per-alert path runs the hooks) when a hook that acts on fire has no plan.
+        """
+        if any(hook.first_fire is None for hook in self.fire_hooks):
             return False
-        interval = timedelta(seconds=console.settings.SLACK_REPEAT_INTERVAL)
-        if now >= alert.slack_notified_at + interval:
-            return False
-    if not at_least(alert.severity, TICKET_THRESHOLD) or not batch.auto_ticket:
+        alert = Alert(id=pk, **row)  # not in the session: the batch's UPDATE writes it
+        alert.emit_count = 1
+        emission = Emission(self.console, self.session, alert, "fire", None, self.now)
+        self.decisions.add(self.now, alert, AGGREGATOR, "fire", Decision("first", _first_reason(alert)))
+        hooks: dict[str, str] = {}
+        for hook in self.fire_hooks:
+            assert hook.first_fire is not None
+            try:
+                plan = hook.first_fire(emission)
+            except Exception as exc:
+                log.exception("alert_aggregator hook failed hook=%s alert_key=%s", hook.name, alert.alert_key)
+                self._decide(alert, hook.name, "fire", _hook_error(hook, exc), hooks)
+                continue
+            self.items.extend(plan.items)
+            if plan.ticket is not None:
+                self.reservations.append(_Reservation(index, alert, hook.name, plan.ticket, hooks))
+            elif plan.decision is not None:
+                self._decide(alert, hook.name, "fire", plan.decision, hooks)
+        self.fired.append((index, alert, hooks))
+        self.fires += 1
         return True
-    if alert.ticket_pk is None or alert.ticket_lifetime != alert.lifetime:
-        return False
-    ticket = session.get(Ticket, alert.ticket_pk)  # preloaded: no query
-    return ticket is not None and ticket.state in (TICKET_FILED, TICKET_PENDING)
+
+    def quiet_repeat(self, index: int, alert: AlertSnapshot | None, signal: AlertSignal) -> bool:
+        """A repeat that every hook says writes nothing: decided here; False sends it per-alert."""
+        if (
+            alert is None
+            or signal.status != FIRING
+            or alert.state != FIRING
+            or signal.severity != alert.severity
+        ):
+            return False
+        quiet: list[tuple[str, Decision]] = []
+        for hook in self.repeat_hooks:
+            decision = hook.quiet_repeat(self.console, alert, self.now) if hook.quiet_repeat else None
+            if decision is None:
+                return False
+            quiet.append((hook.name, decision))
+        self.decisions.add(self.now, alert, AGGREGATOR, "repeat", Decision("repeat", _still_firing(alert)))
+        hooks: dict[str, str] = {}
+        for name, decision in quiet:
+            self._decide(alert, name, "repeat", decision, hooks)
+        self.updates.append(_update_row(alert.id, signal, alert.slack_seq))
+        self.results[index] = EmitResult(alert.alert_key, alert.alert_id, "repeat", "repeat", hooks)
+        self.quiet.append((alert, "repeat", hooks))
+        self.repeats += 1
+        return True
+
+    def write(self) -> dict[int, EmitResult]:
+        """The tickets, the outbox items and the alert rows, a statement each."""
+        self._reserve()
+        outbox.enqueue_many(self.session, self.console.clock, self.items)
+        for index, alert, hooks in self.fired:
+            row = _update_row(alert.id, _signal_of(alert), alert.slack_seq)
+            row.update(
+                notified=alert.slack_notified_at == self.now,
+                ticket_pk=alert.ticket_pk,
+                ticket_lifetime=alert.ticket_lifetime,
+            )
+            self.updates.append(row)
+            self.results[index] = EmitResult(alert.alert_key, alert.alert_id, "fire", "first", hooks)
+            _log_emit(alert, "first", hooks)
+        apply_emissions(self.session, self.now, self.updates)
+        return self.results
+
+    def _reserve(self) -> None:
+        reserved = tickets.reserve_many(
+            self.session,
+            self.console.clock,
+            self.console.settings,
+            [r.plan.request for r in self.reservations],
+        )
+        for wanted, got in zip(self.reservations, reserved, strict=True):
+            if got is None:  # a reservation already in flight, or a ref clash: the ordinary way
+                decision = file_ticket(self.session, self.console, wanted.alert, wanted.plan.why)
+            else:
+                decision = wanted.plan.reserved(*got)
+                wanted.alert.ticket_pk, wanted.alert.ticket_lifetime = got[0], wanted.alert.lifetime
+            self._decide(wanted.alert, wanted.hook, "fire", decision, wanted.hooks)
+
+    def _decide(
+        self, alert: Alert | AlertSnapshot, hook: str, event: Event, decision: Decision, hooks: dict[str, str]
+    ) -> None:
+        self.decisions.add(self.now, alert, hook, event, decision)
+        hooks[hook] = decision.decision
 
 
-def _new_row(alert_id: str, alert_key: str, now: datetime, values: dict[str, Any]) -> dict[str, Any]:
+def _new_row(alert_id: str, alert_key: str, now: datetime, signal: AlertSignal) -> dict[str, Any]:
+    """A brand-new alert's row as its first fire leaves it (the DM and ticket fields come after)."""
     return {
         "alert_id": alert_id,
         "alert_key": alert_key,
-        "source": values["source"],
-        "check": values["check"],
+        "source": signal.source,
+        "check": signal.check,
         "state": FIRING,
-        "severity": values["severity"],
-        "title": values["title"][:255],
-        "details": "",
-        "labels": {},
+        "severity": signal.severity,
+        "title": signal.title[:255],
+        "details": signal.details,
+        "labels": dict(signal.labels),
+        "surface_id": signal.labels.get("surface_id") or None,
         "lifetime": 1,
         "first_seen_at": now,
         "fired_at": now,
@@ -279,10 +303,82 @@ def _new_row(alert_id: str, alert_key: str, now: datetime, values: dict[str, Any
     }
 
 
-def _insert(session: Session, alert_id: str, alert_key: str, now: datetime, values: dict[str, Any]) -> Alert:
+def _signal_of(alert: Alert) -> AlertSignal:
+    return AlertSignal(alert.source, alert.check, alert.severity, alert.title, alert.details, alert.labels)
+
+
+def _update_row(pk: int, signal: AlertSignal, slack_seq: int) -> dict[str, Any]:
+    """``store.apply_emissions``'s row: what the signal says, the counters moved by the UPDATE."""
+    return {
+        "id": pk,
+        "severity": signal.severity,
+        "title": signal.title[:255],
+        "details": signal.details,
+        "labels": dict(signal.labels),
+        "surface_id": signal.labels.get("surface_id") or None,
+        "slack_seq": slack_seq,
+        "notified": False,
+        "ticket_pk": None,
+        "ticket_lifetime": None,
+    }
+
+
+def _hook_error(hook: Hook, exc: Exception) -> Decision:
+    return Decision("hook_error", f"{hook.name} raised {type(exc).__name__}; see the log")
+
+
+def _log_emit(alert: Alert | AlertSnapshot, decision: str, hooks: dict[str, str]) -> None:
+    log.info(
+        "alert_aggregator emit alert_key=%s severity=%s status=%s decision=%s %s",
+        alert.alert_key,
+        alert.severity,
+        alert.state,
+        decision,
+        " ".join(f"{name}={value}" for name, value in hooks.items()),
+    )
+
+
+# --- the per-alert path: the rare transitions ----------------------------------------------------
+
+
+def _emit_one(console: Console, session: Session, now: datetime, signal: AlertSignal) -> EmitResult:
+    alert_id, alert_key = alert_identity(signal.source, signal.check)
+    status = signal.status
+    alert = lock_alert(session, alert_id)
+    if alert is None and status == FIRING:
+        alert = _insert(session, alert_id, alert_key, now, signal)
+    if alert is not None and alert.emit_count == 0:  # ours: a brand-new alert (this batch's insert)
+        return _run(console, session, alert, "fire", "first", None, now, signal)
+    if alert is None or (alert.state == RESOLVED and status == RESOLVED):
+        decision = "not_firing"
+        log.info(
+            "alert_aggregator emit alert_key=%s severity=%s status=%s decision=%s",
+            alert_key,
+            signal.severity,
+            status,
+            decision,
+        )
+        if alert is not None:
+            alert.last_emit_at = now
+        return EmitResult(alert_key, alert_id, None, decision)
+    previous = alert.severity
+    if status == RESOLVED:
+        alert.state, alert.resolved_at = RESOLVED, now
+        return _run(console, session, alert, "resolve", "resolved", previous, now, signal)
+    if alert.state == RESOLVED:
+        alert.state, alert.lifetime, alert.fired_at, alert.resolved_at = FIRING, alert.lifetime + 1, now, None
+        alert.emit_count = 0
+        return _run(console, session, alert, "fire", "new_lifetime", previous, now, signal)
+    if signal.severity == previous:
+        return _run(console, session, alert, "repeat", "repeat", previous, now, signal)
+    worse = SEVERITY_RANK[signal.severity] < SEVERITY_RANK[previous]
+    decision = "escalated" if worse else "deescalated"
+    return _run(console, session, alert, "severity_change", decision, previous, now, signal)
+
+
+def _insert(session: Session, alert_id: str, alert_key: str, now: datetime, signal: AlertSignal) -> Alert:
     """Insert a new alert; if another writer inserted it first, lock and return theirs."""
-    alert = Alert(**_new_row(alert_id, alert_key, now, values))
-    alert.title = values["title"]
+    alert = Alert(**_new_row(alert_id, alert_key, now, signal))
     try:
         with session.begin_nested():
             session.add(alert)
@@ -302,63 +398,54 @@ def _run(
     decision: str,
     previous: str | None,
     now: datetime,
-    values: dict[str, Any],
-    *,
-    quiet: bool = False,
+    signal: AlertSignal,
 ) -> EmitResult:
-    """Apply the emission to the row, record the aggregator's decision, then run every hook.
-
-    ``quiet`` (a repeat no hook writes on): the hooks run without savepoints and the row's
-    update waits for the batch's flush.
-    """
+    """Apply the emission to the row, record the aggregator's decision, then run every hook,
+    each in a savepoint of its own."""
     if event != "resolve":
-        alert.severity = values["severity"]
-    alert.title = values["title"][:255]
-    alert.details = values["details"]
-    alert.labels = values["labels"]
-    alert.surface_id = values["labels"].get("surface_id") or None
+        alert.severity = signal.severity
+    alert.title = signal.title[:255]
+    alert.details = signal.details
+    alert.labels = dict(signal.labels)
+    alert.surface_id = signal.labels.get("surface_id") or None
     alert.last_emit_at = now
     alert.emit_count += 1
-    if not quiet:
-        session.flush()
+    session.flush()
     emission = Emission(console, session, alert, event, previous, now)
-    reason = _aggregator_reason(emission, decision)
-    record_decision(session, now, alert, AGGREGATOR, event, Decision(decision, reason))
+    record_decision(session, now, alert, AGGREGATOR, event, Decision(decision, _reason(emission, decision)))
     hooks: dict[str, str] = {}
     for hook in HOOKS:
-        if hook.events is not None and event not in hook.events:
+        if not _acts_on(hook, event):
             continue
         try:
-            if quiet:
+            with session.begin_nested():
                 outcome = hook.run(emission)
-            else:
-                with session.begin_nested():
-                    outcome = hook.run(emission)
         except Exception as exc:
             log.exception("alert_aggregator hook failed hook=%s alert_key=%s", hook.name, alert.alert_key)
-            outcome = Decision("hook_error", f"{hook.name} raised {type(exc).__name__}; see the log")
+            outcome = _hook_error(hook, exc)
         if outcome is not None:
             record_decision(session, now, alert, hook.name, event, outcome)
             hooks[hook.name] = outcome.decision
-    log.info(
-        "alert_aggregator emit alert_key=%s severity=%s status=%s decision=%s %s",
-        alert.alert_key,
-        alert.severity,
-        alert.state,
-        decision,
-        " ".join(f"{name}={value}" for name, value in hooks.items()),
-    )
+    _log_emit(alert, decision, hooks)
     return EmitResult(alert.alert_key, alert.alert_id, event, decision, hooks)
 
 
-def _aggregator_reason(emission: Emission, decision: str) -> str:
+def _first_reason(alert: Alert) -> str:
+    return f"first emission of {alert.source}/{alert.check}: lifetime 1"
+
+
+def _reason(emission: Emission, decision: str) -> str:
     alert = emission.alert
     if decision == "first":
-        return f"first emission of {alert.source}/{alert.check}: lifetime 1"
+        return _first_reason(alert)
     if decision == "new_lifetime":
         return f"fired again after resolving: lifetime {alert.lifetime}"
     if decision in ("escalated", "deescalated"):
         return f"severity {emission.previous_severity} → {alert.severity}"
     if decision == "resolved":
         return f"resolved after {duration_text(emission.now - alert.fired_at)}"
+    return _still_firing(alert)
+
+
+def _still_firing(alert: Alert | AlertSnapshot) -> str:
     return f"still firing since {alert.fired_at:%Y-%m-%d %H:%M:%S} UTC"

@@ -26,16 +26,18 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from raxx_console.alerts import filing, lifecycle
 from raxx_console.alerts.emission import (
     TICKET_THRESHOLD,
+    AlertSnapshot,
     Decision,
     Emission,
     at_least,
 )
+from raxx_console.alerts.models import Alert
 from raxx_console.flags.registry import AUTO_RESOLVE_FLAG, AUTO_TICKET_FLAG
 from raxx_console.outbox import service as outbox
 from raxx_console.outbox.kinds import CLOSE_KIND, CREATE_KIND, NOTE_KIND, REFIRE_KIND
@@ -105,10 +107,9 @@ def auto_ticket_hook(emission: Emission) -> Decision | None:
     if emission.event == "resolve":
         return _on_resolve(emission)
     alert = emission.alert
-    if not at_least(alert.severity, TICKET_THRESHOLD):
-        return Decision("below_threshold", f"{alert.severity} is below the P2 ticket threshold: Slack-only")
-    if not emission.console.flags.is_enabled(AUTO_TICKET_FLAG):
-        return Decision("flag_off", f"{AUTO_TICKET_FLAG} is off: Slack-only")
+    slack_only = _slack_only(emission.console, alert.severity)
+    if slack_only is not None:
+        return slack_only
     found = _lookup(emission)
     if isinstance(found, CachedTicket):
         return _on_filed(emission, found.ticket_pk, found.ticket_id)
@@ -121,8 +122,7 @@ def auto_ticket_hook(emission: Emission) -> Decision | None:
         )  # a create from the last lifetime still in flight serves this one
         if emission.event == "severity_change":
             _queue_severity_note(emission, found.id)
-        detail = f" (last try: {found.last_reason})" if found.last_reason else ""
-        return Decision("ticket_pending", f"ticket {found.ref} is reserved, not filed yet{detail}", found.id)
+        return _pending(found.ref, found.last_reason, found.id)
     if found.state == TICKET_FILED:
         if this_lifetime:
             return _on_filed(emission, found.id, found.ticket_id)
@@ -139,13 +139,55 @@ def auto_ticket_hook(emission: Emission) -> Decision | None:
     )
 
 
-def _lookup(emission: Emission) -> CachedTicket | Ticket | None:
-    """The alert's current Ticket: from the cache when it agrees with the locked row, else the DB."""
-    alert = emission.alert
-    if alert.ticket_pk is None:
+def quiet_repeat(console: Console, alert: AlertSnapshot, now: datetime) -> Decision | None:
+    """A repeat's decision when it writes nothing: Slack-only, or this lifetime's ticket already
+    reserved or filed. None when the repeat has work to do (file, re-fire, retry a failure)."""
+    slack_only = _slack_only(console, alert.severity)
+    if slack_only is not None:
+        return slack_only
+    if alert.ticket_pk is None or alert.ticket_lifetime != alert.lifetime:
         return None
-    cache = ticket_cache(emission.console)
-    cached = cache.get(alert.alert_key)
+    if alert.ticket_state == TICKET_FILED:
+        cached = _cached(console, alert)
+        if cached is None:
+            ticket_cache(console).put(
+                alert.alert_key, CachedTicket(alert.ticket_pk, alert.lifetime, alert.ticket_id)
+            )
+        return _deduped(alert.ticket_pk, alert.ticket_id)
+    if alert.ticket_state == TICKET_PENDING:
+        log.info("auto_ticket cache miss alert_key=%s", alert.alert_key)
+        return _pending(alert.ticket_ref, alert.ticket_last_reason, alert.ticket_pk)
+    return None
+
+
+def first_fire(emission: Emission) -> Decision | filing.TicketPlan:
+    """A brand-new alert's first fire: Slack-only (said why), or the reservation to make."""
+    slack_only = _slack_only(emission.console, emission.alert.severity)
+    if slack_only is not None:
+        return slack_only
+    return filing.plan_ticket(emission.console, emission.alert, _why_new(emission))
+
+
+def _slack_only(console: Console, severity: str) -> Decision | None:
+    if not at_least(severity, TICKET_THRESHOLD):
+        return Decision("below_threshold", f"{severity} is below the P2 ticket threshold: Slack-only")
+    if not console.flags.is_enabled(AUTO_TICKET_FLAG):
+        return Decision("flag_off", f"{AUTO_TICKET_FLAG} is off: Slack-only")
+    return None
+
+
+def _pending(ref: str | None, last_reason: str | None, ticket_pk: int) -> Decision:
+    detail = f" (last try: {last_reason})" if last_reason else ""
+    return Decision("ticket_pending", f"ticket {ref} is reserved, not filed yet{detail}", ticket_pk)
+
+
+def _deduped(ticket_pk: int, ticket_id: int | None) -> Decision:
+    return Decision("deduped", f"deduped to ticket #{ticket_id}", ticket_pk)
+
+
+def _cached(console: Console, alert: Alert | AlertSnapshot) -> CachedTicket | None:
+    """The cache's entry when it agrees with the locked row; logs the hit or miss (FM1's grep)."""
+    cached = ticket_cache(console).get(alert.alert_key)
     if (
         cached is not None
         and cached.ticket_pk == alert.ticket_pk
@@ -154,9 +196,22 @@ def _lookup(emission: Emission) -> CachedTicket | Ticket | None:
         log.info("auto_ticket cache hit alert_key=%s ticket_id=%s", alert.alert_key, cached.ticket_id)
         return cached
     log.info("auto_ticket cache miss alert_key=%s", alert.alert_key)
+    return None
+
+
+def _lookup(emission: Emission) -> CachedTicket | Ticket | None:
+    """The alert's current Ticket: from the cache when it agrees with the locked row, else the DB."""
+    alert = emission.alert
+    if alert.ticket_pk is None:
+        return None
+    cached = _cached(emission.console, alert)
+    if cached is not None:
+        return cached
     ticket = emission.session.get(Ticket, alert.ticket_pk)
     if ticket is not None and ticket.state == TICKET_FILED and alert.ticket_lifetime == alert.lifetime:
-        cache.put(alert.alert_key, CachedTicket(ticket.id, alert.lifetime, ticket.ticket_id))
+        ticket_cache(emission.console).put(
+            alert.alert_key, CachedTicket(ticket.id, alert.lifetime, ticket.ticket_id)
+        )
     return ticket
 
 
@@ -177,7 +232,7 @@ def _on_filed(emission: Emission, ticket_pk: int, ticket_id: int | None) -> Deci
         _queue_severity_note(emission, ticket_pk)
         change = f"{emission.previous_severity} → {emission.alert.severity}"
         return Decision("noted", f"severity {change}: note queued on ticket #{ticket_id}", ticket_pk)
-    return Decision("deduped", f"deduped to ticket #{ticket_id}", ticket_pk)
+    return _deduped(ticket_pk, ticket_id)
 
 
 def _queue_severity_note(emission: Emission, ticket_pk: int) -> None:

@@ -63,6 +63,9 @@ def alerts_why(alert_key: str, as_json: bool) -> None:
             return
         click.echo(f"{alert.alert_key}  {alert.source}/{alert.check}")
         click.echo(f"  {alert.state} {alert.severity} lifetime {alert.lifetime}: {alert.title}")
+        click.echo(
+            f"  emitted x{alert.emit_count} this lifetime, last at {alert.last_emit_at:%Y-%m-%d %H:%M:%S}"
+        )
         click.echo("tickets:")
         for ticket in view.tickets or []:
             where = f"#{ticket.ticket_id} {ticket.ticket_url}" if ticket.ticket_id else "not in FreeScout"
@@ -72,10 +75,9 @@ def alerts_why(alert_key: str, as_json: bool) -> None:
             click.echo("  none")
         click.echo("decisions:")
         for d in view.decisions:
-            count = f" x{d.count}" if d.count > 1 else ""
             click.echo(
-                f"  {d.last_at:%Y-%m-%d %H:%M:%S} L{d.lifetime} {d.hook:<16} {d.event:<15} "
-                f"{d.decision}{count}: {d.reason}"
+                f"  {d.created_at:%Y-%m-%d %H:%M:%S} L{d.lifetime} {d.hook:<16} {d.event:<15} "
+                f"{d.decision}: {d.reason}"
             )
 
 

@@ -9,6 +9,7 @@ with the alert row locked, in the transaction that changes the alert, so the Tic
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -56,8 +57,22 @@ def alert_body(
     )
 
 
-def file_ticket(session: Session, console: Console, alert: Alert, why: str) -> Decision:
-    """Reserve the lifetime's ticket and point the alert at it; adopts a reservation already in flight."""
+@dataclass(frozen=True)
+class TicketPlan:
+    """A reservation to make for an alert, and why: ``file_ticket`` makes it at once, a batch's
+    first fires make theirs together (``tickets.reserve_many``)."""
+
+    request: tickets.TicketRequest
+    why: str
+
+    def reserved(self, ticket_pk: int, ref: str) -> Decision:
+        return Decision(
+            "ticket_reserved", f"{self.why}: ticket {ref} reserved, freescout.create queued", ticket_pk
+        )
+
+
+def plan_ticket(console: Console, alert: Alert, why: str) -> TicketPlan:
+    """What the alert's ticket says (title, tags, body), ready to reserve."""
     settings = console.settings
     request = tickets.TicketRequest(
         entry=ENTRY_ALERT,
@@ -70,8 +85,14 @@ def file_ticket(session: Session, console: Console, alert: Alert, why: str) -> D
         surface_id=alert.surface_id,
         severity=alert.severity,
     )
+    return TicketPlan(request, why)
+
+
+def file_ticket(session: Session, console: Console, alert: Alert, why: str) -> Decision:
+    """Reserve the lifetime's ticket and point the alert at it; adopts a reservation already in flight."""
+    plan = plan_ticket(console, alert, why)
     for _attempt in range(2):  # a second try only if the random ref clashed
-        reservation = tickets.reserve(session, console.clock, settings, request)
+        reservation = tickets.reserve(session, console.clock, console.settings, plan.request)
         ticket = (
             reservation.ticket if reservation else tickets.pending_for(session, ENTRY_ALERT, alert.alert_key)
         )
@@ -84,6 +105,4 @@ def file_ticket(session: Session, console: Console, alert: Alert, why: str) -> D
         return Decision(
             "ticket_pending", f"{why}: adopted reservation {ticket.ref} already in flight", ticket.id
         )
-    return Decision(
-        "ticket_reserved", f"{why}: ticket {ticket.ref} reserved, freescout.create queued", ticket.id
-    )
+    return plan.reserved(ticket.id, ticket.ref)

@@ -5,10 +5,12 @@ body is validated before anything is emitted, and a bad one is refused with a 4x
 field and the alert's index — 400 for a body that is not JSON, 413 over ``MAX_CONTENT_LENGTH``,
 422 for a field — with nothing stored.
 
-A valid batch is emitted in **one transaction**: all of it is recorded, or (a database error)
-none of it, so a client that retries after a failure never leaves half a batch behind. The
-alerts are emitted in ``alert_id`` order, so two batches locking the same alerts always lock
-them in the same order and cannot deadlock; two entries for the same alert keep their order.
+Each body is validated whole (pydantic models), then becomes ``AlertSignal``s stored by
+``alert_aggregator.emit_batch`` in **one transaction** with a few statements whatever its size:
+all of it is recorded, or (a database error) none of it, so a client that retries after a
+failure never leaves half a batch behind, and nothing is acknowledged before it is committed.
+Rows are locked in ``alert_id`` order, so two batches sharing alerts cannot deadlock; two
+entries for the same alert keep their order.
 
 The OpenAPI 3.1 document of the JSON API is served at ``/api/openapi.json``.
 """
@@ -16,7 +18,6 @@ The OpenAPI 3.1 document of the JSON API is served at ``/api/openapi.json``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,7 @@ from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from raxx_console.alerts import alert_aggregator
+from raxx_console.alerts.emission import AlertSignal
 from raxx_console.auth.access import require_role
 from raxx_console.auth.models import Role
 from raxx_console.context import Console, console
@@ -82,19 +84,6 @@ class AlertmanagerPayload(BaseModel):
     alerts: list[Any]
 
 
-@dataclass(frozen=True)
-class Emit:
-    """One validated alert, ready for ``alert_aggregator.emit``."""
-
-    source: str
-    check: str
-    severity: str
-    title: str
-    details: str
-    labels: dict[str, str]
-    status: str
-
-
 def _body() -> Any:
     """The parsed JSON body; 400 when it is not JSON (413 comes from Flask's size limit)."""
     raw = request.get_data(cache=True)
@@ -149,15 +138,11 @@ def _validate(items: list[Any], model: type[BaseModel], prefix: str, indexed: bo
     return parsed
 
 
-def emit_all(ctx: Console, alerts: list[Emit]) -> list[alert_aggregator.EmitResult]:
-    """Emit a validated batch in one transaction, in ``alert_id`` order; results in request order."""
-    order = sorted(
-        range(len(alerts)), key=lambda i: alert_aggregator.alert_identity(alerts[i].source, alerts[i].check)
-    )  # stable: two entries for the same alert keep their order
+def emit_all(ctx: Console, alerts: list[AlertSignal]) -> list[alert_aggregator.EmitResult]:
+    """Store a validated batch in one transaction (``emit_batch``: a few statements whatever its
+    size); the results in request order."""
     with ctx.db.session() as session:
-        emitted = alert_aggregator.emit_batch(ctx, session, [vars(alerts[i]) for i in order])
-    results = dict(zip(order, emitted, strict=True))
-    return [results[i] for i in range(len(alerts))]
+        return alert_aggregator.emit_batch(ctx, session, alerts)
 
 
 def _answer(results: list[alert_aggregator.EmitResult]) -> Response:
@@ -174,7 +159,7 @@ def ingest() -> Response:
     items = _items(body, "(body)")
     parsed: list[AlertIn] = _validate(items, AlertIn, "", indexed=isinstance(body, list))
     alerts = [
-        Emit(a.source, a.check, a.severity, a.title, a.summary, dict(a.labels), a.status) for a in parsed
+        AlertSignal(a.source, a.check, a.severity, a.title, a.summary, a.labels, a.status) for a in parsed
     ]
     return _answer(emit_all(console(), alerts))
 
@@ -198,7 +183,7 @@ def alertmanager() -> Response:
     return _answer(emit_all(console(), [_from_alertmanager(a, severities) for a in parsed]))
 
 
-def _from_alertmanager(alert: AlertmanagerAlert, severities: dict[str, str]) -> Emit:
+def _from_alertmanager(alert: AlertmanagerAlert, severities: dict[str, str]) -> AlertSignal:
     labels, notes = dict(alert.labels), alert.annotations
     title = notes.get("summary") or labels.get("alertname") or alert.fingerprint
     details = [notes.get("description", ""), f"started {alert.startsAt}" if alert.startsAt else ""]
@@ -206,7 +191,7 @@ def _from_alertmanager(alert: AlertmanagerAlert, severities: dict[str, str]) -> 
         details.append(f"ended {alert.endsAt}")
     if alert.generatorURL:
         details.append(alert.generatorURL)
-    return Emit(
+    return AlertSignal(
         source=ALERTMANAGER_SOURCE,
         check=alert.fingerprint,
         severity=severities.get(labels.get("severity", "").lower(), "P3"),

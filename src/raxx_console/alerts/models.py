@@ -7,8 +7,9 @@ in-process cache) is the durable ``alert_key → ticket`` mapping the incident r
 last) lifetime and ``ticket_lifetime`` the lifetime it was confirmed for.
 
 An ``AlertDecision`` answers "why no ticket? why two?": what each hook decided on an emission,
-and why. Consecutive identical decisions (a repeat every poll) are folded into one row with a
-``count``, so a firing alert does not write a row per cycle.
+and why. A decision is written only when it differs from the hook's latest, so a firing alert
+does not write a row per cycle; how often it repeated is the alert row's ``emit_count`` and
+``last_emit_at`` (a repeat moves only those counters, and no index covers them).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ RESOLVED = "resolved"
 
 class Alert(Base):
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_state_last_emit", "state", "last_emit_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     #: sha256 hex of ``source \x00 check``: the same in every lifetime.
@@ -76,5 +76,3 @@ class AlertDecision(Base):
     #: The Ticket row the decision is about, if any.
     ticket_pk: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(nullable=False)
-    last_at: Mapped[datetime] = mapped_column(nullable=False)
-    count: Mapped[int] = mapped_column(Integer, nullable=False, default=1)

@@ -10,13 +10,14 @@ delays them (rate limits honour ``Retry-After``).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from raxx_console.alerts.emission import (
     TICKET_THRESHOLD,
+    AlertSnapshot,
     Decision,
     Emission,
     alert_page_url,
@@ -42,44 +43,83 @@ ORDER_WAIT = 1.0
 
 def slack_hook(emission: Emission) -> Decision | None:
     """Queue the event's DMs, or say why none were sent (a reminder not due yet, nobody to DM)."""
-    alert, now = emission.alert, emission.now
-    settings = emission.console.settings
-    interval = timedelta(seconds=settings.SLACK_REPEAT_INTERVAL)
-    if emission.event == "repeat" and alert.slack_notified_at is not None:
-        due = alert.slack_notified_at + interval
-        if now < due:
-            return Decision("suppressed", f"repeat: next reminder at {due:%Y-%m-%d %H:%M} UTC")
-    recipients = settings.SLACK_ALERT_DM_USER_IDS
-    if not recipients:
-        return Decision("no_recipients", "SLACK_ALERT_DM_USER_IDS is empty: nobody to DM")
-    alert.slack_seq += 1
-    alert.slack_notified_at = now
-    text = message(emission)
-    for user in recipients:
+    if emission.event == "repeat":
+        quiet = _reminder_not_due(emission.console, emission.alert.slack_notified_at, emission.now)
+        if quiet is not None:
+            return quiet
+    decision, dms = plan_dms(emission)
+    for dm in dms:
         outbox.enqueue(
             emission.session,
             emission.console.clock,
-            kind=SLACK_DM_KIND,
-            dedup_key=_dedup_key(alert.alert_key, alert.slack_seq, user),
-            payload={"user": user, "text": text, "alert_key": alert.alert_key, "event": emission.event},
+            kind=dm.kind,
+            dedup_key=dm.dedup_key,
+            payload=dm.payload,
+            expires_at=dm.expires_at,
+        )
+    return decision
+
+
+def quiet_repeat(console: Console, alert: AlertSnapshot, now: datetime) -> Decision | None:
+    """A repeat's decision when it writes nothing (no reminder due, or nobody to DM); else None."""
+    quiet = _reminder_not_due(console, alert.slack_notified_at, now)
+    if quiet is None and not console.settings.SLACK_ALERT_DM_USER_IDS:
+        return _nobody_to_dm()
+    return quiet
+
+
+def plan_dms(emission: Emission) -> tuple[Decision, list[outbox.NewItem]]:
+    """The event's DMs, one per recipient, to enqueue (and, when the alert's ticket is about to be
+    filed, each DM's ``slack.ticket_link`` follow-up); moves the alert's DM sequence on.
+
+    The hook enqueues them one by one; the set-based path of a batch's first fires with
+    ``outbox.enqueue_many``.
+    """
+    alert, now = emission.alert, emission.now
+    recipients = emission.console.settings.SLACK_ALERT_DM_USER_IDS
+    if not recipients:
+        return _nobody_to_dm(), []
+    alert.slack_seq += 1
+    alert.slack_notified_at = now
+    text = message(emission)
+    dms = [
+        outbox.NewItem(
+            SLACK_DM_KIND,
+            _dedup_key(alert.alert_key, alert.slack_seq, user),
+            {"user": user, "text": text, "alert_key": alert.alert_key, "event": emission.event},
             expires_at=now + DM_TTL,
         )
+        for user in recipients
+    ]
     if _ticket_expected(emission):
-        for user in recipients:
-            outbox.enqueue(
-                emission.session,
-                emission.console.clock,
-                kind=SLACK_TICKET_LINK_KIND,
-                dedup_key=f"link:{alert.alert_key}:{alert.lifetime}:{user}",
-                payload={
+        dms += [
+            outbox.NewItem(
+                SLACK_TICKET_LINK_KIND,
+                f"link:{alert.alert_key}:{alert.lifetime}:{user}",
+                {
                     "user": user,
                     "alert_key": alert.alert_key,
                     "dm_key": _dedup_key(alert.alert_key, alert.slack_seq, user),
                 },
                 expires_at=now + DM_TTL,
             )
+            for user in recipients
+        ]
     what = "reminder" if emission.event == "repeat" else emission.event.replace("_", " ")
-    return Decision("notified", f"{what} DM queued for {len(recipients)} recipient(s)")
+    return Decision("notified", f"{what} DM queued for {len(recipients)} recipient(s)"), dms
+
+
+def _reminder_not_due(console: Console, notified_at: datetime | None, now: datetime) -> Decision | None:
+    if notified_at is None:
+        return None
+    due = notified_at + timedelta(seconds=console.settings.SLACK_REPEAT_INTERVAL)
+    if now < due:
+        return Decision("suppressed", f"repeat: next reminder at {due:%Y-%m-%d %H:%M} UTC")
+    return None
+
+
+def _nobody_to_dm() -> Decision:
+    return Decision("no_recipients", "SLACK_ALERT_DM_USER_IDS is empty: nobody to DM")
 
 
 def _ticket_expected(emission: Emission) -> bool:

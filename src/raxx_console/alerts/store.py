@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from raxx_console.alerts.emission import Decision, Event
+from raxx_console.alerts.emission import AlertSnapshot, Decision, Event
 from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.clock import iso
+from raxx_console.db import insert_rows, json_rows, json_rowset
 from raxx_console.tickets.models import ENTRY_ALERT, Ticket
 
 
@@ -22,140 +21,194 @@ def lock_alert(session: Session, alert_id: str) -> Alert | None:
 
     PostgreSQL: ``SELECT … FOR UPDATE``. SQLite has no row locks; a no-op UPDATE first takes
     the database's write lock, so the read that follows cannot be overtaken by another writer.
+    The row is read afresh: a batch's set-based statements may have changed it.
     """
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(Alert)
-            .where(Alert.alert_id == alert_id)
-            .values(emit_count=Alert.emit_count)
-            .execution_options(synchronize_session=False)
-        )
-    return session.scalar(select(Alert).where(Alert.alert_id == alert_id).with_for_update())
+        _take_sqlite_write_lock(session, [alert_id])
+    return session.scalar(
+        select(Alert)
+        .where(Alert.alert_id == alert_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
-#: ``session.info`` key of the batch's ``(alert_pk, hook) → latest AlertDecision | None`` map,
-#: filled by ``preload_decisions`` while the batch holds the alerts' row locks.
-LAST_DECISIONS = "alert_last_decisions"
+def _take_sqlite_write_lock(session: Session, alert_ids: list[str]) -> None:
+    session.execute(
+        update(Alert)
+        .where(Alert.alert_id.in_(alert_ids))
+        .values(emit_count=Alert.emit_count)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_alerts = cast(Table, Alert.__table__)
+_tickets = cast(Table, Ticket.__table__)
+_SNAPSHOT = select(
+    _alerts.c.id,
+    _alerts.c.alert_id,
+    _alerts.c.alert_key,
+    _alerts.c.state,
+    _alerts.c.severity,
+    _alerts.c.lifetime,
+    _alerts.c.fired_at,
+    _alerts.c.emit_count,
+    _alerts.c.slack_notified_at,
+    _alerts.c.slack_seq,
+    _alerts.c.ticket_pk,
+    _alerts.c.ticket_lifetime,
+    _tickets.c.state.label("ticket_state"),
+    _tickets.c.ref.label("ticket_ref"),
+    _tickets.c.ticket_id,
+    _tickets.c.last_reason.label("ticket_last_reason"),
+).select_from(_alerts.outerjoin(_tickets, _tickets.c.id == _alerts.c.ticket_pk))
 
 
 def lock_alerts(
     session: Session, alert_ids: list[str], new_rows: list[dict[str, Any]]
-) -> tuple[dict[str, Alert], set[str]]:
-    """A batch's alert rows, locked in ``alert_id`` order with one statement; ``new_rows`` inserted first.
+) -> tuple[dict[str, AlertSnapshot], dict[str, int]]:
+    """A batch's alert rows, locked in ``alert_id`` order; the missing ones of ``new_rows`` inserted.
 
-    ``new_rows`` (``alert_id`` order, ``emit_count`` 0) go in with one multi-row ``INSERT … ON
-    CONFLICT DO NOTHING``; the ids it inserted are returned, so the caller knows which rows are
-    brand new (another writer's concurrent insert waits for it, then counts as existing). SQLite
-    has no row locks: the insert, or a no-op UPDATE, takes the database's write lock first.
+    One ordered ``SELECT … FOR UPDATE`` locks the rows that exist and reads each one's current
+    ticket state (snapshots); then the rows of ``new_rows`` (``alert_id`` order) that did not
+    exist go in with one multi-row ``INSERT … ON CONFLICT DO NOTHING``, and the ones it inserted
+    come back as ``alert_id → pk``. One another writer inserted meanwhile waits for it, then is
+    locked and read like the rest. Two batches sharing alerts lock them in the same order, so
+    they cannot deadlock. SQLite has no row locks: a no-op UPDATE takes the write lock first.
     """
-    ids = sorted(set(alert_ids))
     sqlite = session.get_bind().dialect.name == "sqlite"
-    inserted: set[str] = set()
-    if new_rows:
-        insert = sqlite_insert if sqlite else pg_insert
-        table = cast(Table, Alert.__table__)
-        statement = (
-            insert(table).on_conflict_do_nothing(index_elements=["alert_id"]).returning(table.c.alert_id)
-        )
-        # executemany with RETURNING: one multi-row statement (insertmanyvalues), compiled once.
-        result = session.connection().execute(statement, new_rows)
-        inserted = set(result.scalars())
     if sqlite:
-        session.execute(
-            update(Alert)
-            .where(Alert.alert_id.in_(ids))
-            .values(emit_count=Alert.emit_count)
-            .execution_options(synchronize_session=False)
+        _take_sqlite_write_lock(session, alert_ids)
+    snapshots = _snapshots(session, alert_ids, sqlite)
+    missing = [row for row in new_rows if row["alert_id"] not in snapshots]
+    inserted: dict[str, int] = {}
+    if missing:
+        added = insert_rows(
+            session, _alerts, missing, on_conflict="(alert_id) DO NOTHING", returning="alert_id, id"
         )
-    rows = session.scalars(
-        select(Alert)
-        .where(Alert.alert_id.in_(ids))
-        .order_by(Alert.alert_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return {alert.alert_id: alert for alert in rows}, inserted
+        inserted = {row[0]: row[1] for row in added}
+        raced = [row["alert_id"] for row in missing if row["alert_id"] not in inserted]
+        if raced:
+            snapshots.update(_snapshots(session, raced, sqlite))
+    return snapshots, inserted
 
 
-def preload_decisions(session: Session, alert_pks: list[int], hooks: list[str]) -> None:
-    """Read the latest decision of every ``hooks`` for the (locked) alerts in one query.
+def _snapshots(session: Session, alert_ids: list[str], sqlite: bool) -> dict[str, AlertSnapshot]:
+    query = _SNAPSHOT.where(_alerts.c.alert_id.in_(sorted(alert_ids))).order_by(_alerts.c.alert_id)
+    if not sqlite:
+        query = query.with_for_update(of=_alerts)
+    return {row.alert_id: AlertSnapshot(**row._mapping) for row in session.connection().execute(query)}
 
-    ``record_decision`` then compares with these instead of reading each one; only valid while
-    the row locks are held, so the caller clears it (``forget_decisions``) when the batch ends.
+
+_UPDATE_COLUMNS = (
+    ("id", "bigint"),
+    ("severity", "text"),
+    ("title", "text"),
+    ("details", "text"),
+    ("labels", "jsonb"),
+    ("surface_id", "text"),
+    ("slack_seq", "int"),
+    ("notified", "boolean"),
+    ("ticket_pk", "bigint"),
+    ("ticket_lifetime", "int"),
+)
+
+
+def apply_emissions(session: Session, now: datetime, rows: list[dict[str, Any]]) -> None:
+    """One ``UPDATE … FROM`` for the batch's set-based emissions (first fires and quiet repeats).
+
+    Each row: ``id``, the signal's ``severity``/``title``/``details``/``labels``/``surface_id``,
+    ``slack_seq``, ``notified`` (a DM went out now), and the ``ticket_pk``/``ticket_lifetime``
+    reserved now (null: unchanged). Counts and last-seen live here, on the alert row.
     """
-    known: dict[tuple[int, str], AlertDecision | None] = {
-        (pk, hook): None for pk in alert_pks for hook in hooks
-    }
-    if alert_pks:
-        latest = (
-            select(func.max(AlertDecision.id))
-            .where(AlertDecision.alert_pk.in_(alert_pks))
-            .group_by(AlertDecision.alert_pk, AlertDecision.hook)
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    statement = text(
+        "UPDATE alerts AS a SET severity = v.severity, title = v.title, details = v.details, "  # noqa: S608
+        "labels = v.labels, surface_id = v.surface_id, last_emit_at = :now, "
+        "emit_count = a.emit_count + 1, slack_seq = v.slack_seq, "
+        "slack_notified_at = CASE WHEN v.notified THEN :now ELSE a.slack_notified_at END, "
+        "ticket_pk = COALESCE(v.ticket_pk, a.ticket_pk), "
+        "ticket_lifetime = COALESCE(v.ticket_lifetime, a.ticket_lifetime) "
+        f"FROM {json_rowset(dialect, _UPDATE_COLUMNS)} WHERE a.id = v.id"
+    ).bindparams(bindparam("now", type_=_alerts.c.last_emit_at.type))
+    session.connection().execute(statement, {"now": now, "rows": json_rows(dialect, rows)})
+
+
+#: ``session.info`` key of the batch's ``DecisionLog`` while it holds the alerts' row locks.
+DECISION_LOG = "alert_decision_log"
+
+#: What makes two decisions the same (a repeat of the same decision writes nothing).
+_SAME = ("lifetime", "event", "decision", "reason", "ticket_pk", "severity", "status")
+
+
+class DecisionLog:
+    """A batch's decisions: compared with each hook's latest, written together by ``write``.
+
+    The latest decision of every hook for the batch's (locked) alerts is read in one query; a
+    decision equal to its hook's latest is not written again — how often an alert repeated is
+    its row's ``emit_count`` and ``last_emit_at``. New ones go in with one multi-row insert.
+    """
+
+    def __init__(self, session: Session, alert_pks: list[int]) -> None:
+        self.latest: dict[tuple[int, str], tuple[Any, ...]] = {}
+        self.rows: list[dict[str, Any]] = []
+        if alert_pks:
+            table = cast(Table, AlertDecision.__table__)
+            newest = (
+                select(func.max(table.c.id))
+                .where(table.c.alert_pk.in_(alert_pks))
+                .group_by(table.c.alert_pk, table.c.hook)
+            )
+            columns = [table.c.alert_pk, table.c.hook, *(table.c[name] for name in _SAME)]
+            for alert_pk, hook, *same in session.execute(select(*columns).where(table.c.id.in_(newest))):
+                self.latest[(alert_pk, hook)] = tuple(same)
+
+    def add(
+        self, now: datetime, alert: Alert | AlertSnapshot, hook: str, event: Event, decision: Decision
+    ) -> bool:
+        """Keep the decision unless it equals the hook's latest; True when it will be written."""
+        same = (
+            alert.lifetime,
+            event,
+            decision.decision,
+            decision.reason,
+            decision.ticket_pk,
+            alert.severity,
+            alert.state,
         )
-        for row in session.scalars(select(AlertDecision).where(AlertDecision.id.in_(latest))):
-            known[(row.alert_pk, row.hook)] = row
-    session.info[LAST_DECISIONS] = known
+        if self.latest.get((alert.id, hook)) == same:
+            return False
+        self.latest[(alert.id, hook)] = same
+        self.rows.append(
+            {
+                "alert_pk": alert.id,
+                "alert_key": alert.alert_key,
+                "hook": hook,
+                **dict(zip(_SAME, same, strict=True)),
+                "created_at": now,
+            }
+        )
+        return True
 
-
-def forget_decisions(session: Session) -> None:
-    session.info.pop(LAST_DECISIONS, None)
+    def write(self, session: Session) -> int:
+        insert_rows(session, cast(Table, AlertDecision.__table__), self.rows)
+        return len(self.rows)
 
 
 def record_decision(
     session: Session, now: datetime, alert: Alert, hook: str, event: Event, decision: Decision
-) -> AlertDecision:
-    """Keep a decision; one identical to the hook's previous one (a repeat) only bumps its count."""
-    known: dict[tuple[int, str], AlertDecision | None] | None = session.info.get(LAST_DECISIONS)
-    if known is not None and (alert.id, hook) in known:
-        last = known[(alert.id, hook)]
+) -> None:
+    """Keep a decision unless it equals the hook's latest (in the batch's log while one is open)."""
+    batch: DecisionLog | None = session.info.get(DECISION_LOG)
+    if batch is None:
+        session.flush()
+        single = DecisionLog(session, [alert.id])
+        single.add(now, alert, hook, event, decision)
+        single.write(session)
     else:
-        last = session.scalar(
-            select(AlertDecision)
-            .where(AlertDecision.alert_pk == alert.id, AlertDecision.hook == hook)
-            .order_by(AlertDecision.id.desc())
-            .limit(1)
-        )
-    same = last is not None and (
-        last.lifetime,
-        last.event,
-        last.decision,
-        last.reason,
-        last.ticket_pk,
-        last.severity,
-        last.status,
-    ) == (
-        alert.lifetime,
-        event,
-        decision.decision,
-        decision.reason,
-        decision.ticket_pk,
-        alert.severity,
-        alert.state,
-    )
-    if same:
-        assert last is not None
-        last.count += 1
-        last.last_at = now
-        return last
-    row = AlertDecision(
-        alert_pk=alert.id,
-        alert_key=alert.alert_key,
-        lifetime=alert.lifetime,
-        hook=hook,
-        event=event,
-        decision=decision.decision,
-        reason=decision.reason,
-        severity=alert.severity,
-        status=alert.state,
-        ticket_pk=decision.ticket_pk,
-        created_at=now,
-        last_at=now,
-        count=1,
-    )
-    session.add(row)
-    if known is not None:
-        known[(alert.id, hook)] = row
-    return row
+        batch.add(now, alert, hook, event, decision)
 
 
 # --- what the alerts page, its JSON and ``alerts why`` show ------------------------------------
@@ -229,9 +282,7 @@ def _decision_json(decision: AlertDecision) -> dict[str, Any]:
         "reason": decision.reason,
         "severity": decision.severity,
         "status": decision.status,
-        "count": decision.count,
-        "first_at": iso(decision.created_at),
-        "last_at": iso(decision.last_at),
+        "at": iso(decision.created_at),
     }
 
 

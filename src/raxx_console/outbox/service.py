@@ -1,7 +1,9 @@
 """Enqueue, lease, claim, cancel and deliver outbox items; what the health panel reads of them.
 
 Producers ``enqueue`` an item in the same transaction as the state change that calls for it
-(an alert fired, a click reserved a ticket), so the two commit or vanish together. Deliverers
+(an alert fired, a click reserved a ticket), so the two commit or vanish together; a batch's
+many items go in with one statement through ``enqueue_many``, the bulk door. A transaction that
+enqueued anything sends one ``NOTIFY`` as it commits (docs/decisions.md). Deliverers
 ``claim`` due items with a lease — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a conditional
 update on both backends, so two deliverers never hold the same item — then run the kind's
 handler with no transaction open across the HTTP call, and record what happened.
@@ -16,19 +18,20 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import ColumnElement, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Table, func, or_, select, text, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from raxx_console import call_failures
 from raxx_console.clock import Clock, as_utc
+from raxx_console.db import insert_rows
 from raxx_console.outbox.kinds import component_of
 from raxx_console.outbox.models import (
     OUTBOX_CANCELLED,
@@ -115,20 +118,66 @@ def registered_kinds(console: Console) -> list[str]:
 # --------------------------------------------------------------------------- writing items
 
 
+#: ``session.info`` key: this transaction has enqueued work, so its commit sends one NOTIFY.
+_NOTIFY_PENDING = "outbox_notify_pending"
+
+
 def _wake_after_commit(session: Session) -> None:
-    """Wake this process's deliverer once the *outer* transaction commits.
+    """One wake-up per transaction, however many items it enqueued.
 
-    ``after_commit`` also fires when a savepoint is released; the item is not visible to the
-    deliverer until the real commit, so wait for the session to have no transaction left.
+    PostgreSQL: one ``NOTIFY`` just before the *outer* commit (inside the transaction, so it is
+    delivered with the commit, never for work that rolled back, and not lost with a savepoint).
+    This process's deliverer wakes after that commit. The listeners stay on the session and act
+    only while ``session.info`` says this transaction enqueued something.
     """
+    session.info[_NOTIFY_PENDING] = True
+    if not sa_event.contains(session, "before_commit", _notify_before_commit):
+        sa_event.listen(session, "before_commit", _notify_before_commit)
+        sa_event.listen(session, "after_commit", _wake_local_deliverer)
+        sa_event.listen(session, "after_rollback", _forget_wakeup)
 
-    def wake(committed: Session) -> None:
-        if not committed.in_transaction():
-            local_wakeup.set()
-            sa_event.remove(session, "after_commit", wake)
 
-    if not sa_event.contains(session, "after_commit", wake):
-        sa_event.listen(session, "after_commit", wake)
+def _notify_before_commit(session: Session) -> None:
+    if session.in_nested_transaction() or not session.info.get(_NOTIFY_PENDING):
+        return  # a savepoint released, not the commit; or nothing enqueued
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_notify(:channel, 'outbox')"), {"channel": NOTIFY_CHANNEL})
+
+
+def _wake_local_deliverer(session: Session) -> None:
+    if not session.in_transaction() and session.info.pop(_NOTIFY_PENDING, None):
+        local_wakeup.set()
+
+
+def _forget_wakeup(session: Session) -> None:
+    if not session.in_transaction():
+        session.info.pop(_NOTIFY_PENDING, None)
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """One item to enqueue: what ``enqueue`` takes, as a value, for ``enqueue_many``."""
+
+    kind: str
+    dedup_key: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    ticket_pk: int | None = None
+    expires_at: datetime | None = None
+
+
+def _row(now: datetime, item: NewItem) -> dict[str, Any]:
+    return {
+        "kind": item.kind,
+        "dedup_key": item.dedup_key[:200],
+        "ticket_pk": item.ticket_pk,
+        "payload": dict(item.payload),
+        "state": OUTBOX_PENDING,
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "expires_at": item.expires_at,
+    }
 
 
 def enqueue(
@@ -149,28 +198,41 @@ def enqueue(
     operator waits; the worker takes over only if that lease runs out).
     """
     now = clock.now()
-    item = OutboxItem(
-        kind=kind,
-        dedup_key=dedup_key[:200],
-        ticket_pk=ticket_pk,
-        payload=dict(payload or {}),
-        state=OUTBOX_PENDING,
-        attempts=1 if lease_for else 0,
-        created_at=now,
-        next_attempt_at=due_at or now,
-        lease_until=now + timedelta(seconds=lease_for) if lease_for else None,
-        expires_at=expires_at,
-    )
+    item = OutboxItem(**_row(now, NewItem(kind, dedup_key, payload or {}, ticket_pk, expires_at)))
+    item.next_attempt_at = due_at or now
+    if lease_for:
+        item.attempts, item.lease_until = 1, now + timedelta(seconds=lease_for)
     try:
         with session.begin_nested():
             session.add(item)
             session.flush()
     except IntegrityError:
         return None
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_notify(:channel, :kind)"), {"channel": NOTIFY_CHANNEL, "kind": kind})
     _wake_after_commit(session)
     return item
+
+
+def enqueue_many(session: Session, clock: Clock, items: Sequence[NewItem]) -> int:
+    """The bulk door: add many pending items with one statement; the number added.
+
+    An item whose key already has a pending item is skipped, as ``enqueue`` would (the partial
+    unique index decides, with ``ON CONFLICT DO NOTHING``). One wake-up for the transaction.
+    """
+    if not items:
+        return 0
+    now = clock.now()
+    added = len(
+        insert_rows(
+            session,
+            cast(Table, OutboxItem.__table__),
+            [_row(now, item) for item in items],
+            on_conflict=f"(kind, dedup_key) WHERE state = '{OUTBOX_PENDING}' DO NOTHING",
+            returning="id",
+        )
+    )
+    if added:
+        _wake_after_commit(session)
+    return added
 
 
 # --------------------------------------------------------------------------- the lease rule

@@ -33,6 +33,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from raxx_console.alerts import alert_aggregator
+from raxx_console.alerts.emission import AlertSignal
 from raxx_console.alerts.models import FIRING, RESOLVED
 from raxx_console.clock import iso
 from raxx_console.context import Console
@@ -241,26 +242,30 @@ def apply_result(console: Console, session: Session, surface: Surface, result: P
     if transition == "resolve":
         alert_aggregator.emit(
             console,
-            source=SOURCE,
-            check=surface.id,
-            severity=before.severity or "P3",
-            title=f"{surface.name} recovered",
-            details=result.detail,
-            labels=labels,
-            status=RESOLVED,
+            AlertSignal(
+                SOURCE,
+                surface.id,
+                before.severity or "P3",
+                f"{surface.name} recovered",
+                result.detail,
+                labels,
+                RESOLVED,
+            ),
             session=session,
         )
     elif after.firing:
         assert after.severity is not None
         alert_aggregator.emit(
             console,
-            source=SOURCE,
-            check=surface.id,
-            severity=after.severity,
-            title=f"{surface.name} is {after.condition}",
-            details=result.detail,
-            labels=labels,
-            status=FIRING,
+            AlertSignal(
+                SOURCE,
+                surface.id,
+                after.severity,
+                f"{surface.name} is {after.condition}",
+                result.detail,
+                labels,
+                FIRING,
+            ),
             session=session,
         )
     return transition

@@ -64,9 +64,12 @@ def body(
     footer: str = "",
 ) -> str:
     """A ticket body: a heading, a facts table, recent history, related tickets, the ref."""
-    rows = Markup("").join(
-        Markup("<tr><th>{}</th><td>{}</td></tr>").format(label, "—" if value in (None, "") else value)
-        for label, value in facts
+    # escape() and one join: a Markup.format per cell was most of a batch's first-fire cost.
+    rows = Markup(  # noqa: S704 - every label and value is escaped
+        "".join(
+            f"<tr><th>{escape(label)}</th><td>{escape('—' if value in (None, '') else value)}</td></tr>"
+            for label, value in facts
+        )
     )
     parts = [Markup("<p><strong>{}</strong></p>").format(heading), Markup("<table>{}</table>").format(rows)]
     if history:

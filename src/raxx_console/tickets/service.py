@@ -17,15 +17,16 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Select, and_, false, or_, select, update
+from sqlalchemy import Select, Table, and_, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock
 from raxx_console.config import Settings
+from raxx_console.db import insert_rows
 from raxx_console.deploys.incidents import suspect_deploy_html
 from raxx_console.flags.registry import AUTO_TICKET_FLAG, INVESTIGATE_FLAG
 from raxx_console.integrations.freescout_outcomes import OPEN_STATUSES
@@ -182,28 +183,11 @@ def reserve(
     None when the key already has a reservation in flight (``pending_for`` finds it). The caller
     commits; the worker (or, with ``lease_for``, the caller itself via ``outbox.deliver``) files it.
     """
-    ref = new_ref()
     related = [
         as_related(t) for t in related_open(session, request.entry, request.surface_id, request.dedup_key)
     ]
-    ticket = Ticket(
-        entry=request.entry,
-        dedup_key=request.dedup_key[:200],
-        ref=ref,
-        state=TICKET_PENDING,
-        surface_id=request.surface_id,
-        surface_status=request.surface_status,
-        severity=request.severity,
-        subject=render.subject(ref, request.title),
-        body_html=request.build_body(ref, related)
-        + suspect_deploy_html(session, clock, settings.DEPLOY_INCIDENT_WINDOW, request.surface_id),
-        tags=list(request.tags),
-        mailbox_id=settings.FREESCOUT_OPERATIONS_MAILBOX_ID,
-        requested_by=request.requested_by,
-        created_at=clock.now(),
-        expires_at=request.expires_at,
-        tags_applied=False,
-    )
+    suspect = suspect_deploy_html(session, clock, settings.DEPLOY_INCIDENT_WINDOW, request.surface_id)
+    ticket = Ticket(**_ticket_row(settings, request, new_ref(), related, suspect, clock.now()))
     try:
         with session.begin_nested():
             session.add(ticket)
@@ -221,6 +205,91 @@ def reserve(
     )
     assert item is not None, "a new ticket's create item cannot already be pending"
     return Reservation(ticket, item)
+
+
+def _ticket_row(
+    settings: Settings,
+    request: TicketRequest,
+    ref: str,
+    related: Sequence[render.RelatedTicket],
+    suspect_deploy: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """A pending Ticket's columns: what ``reserve`` and ``reserve_many`` both write."""
+    return {
+        "entry": request.entry,
+        "dedup_key": request.dedup_key[:200],
+        "ref": ref,
+        "state": TICKET_PENDING,
+        "surface_id": request.surface_id,
+        "surface_status": request.surface_status,
+        "severity": request.severity,
+        "subject": render.subject(ref, request.title),
+        "body_html": request.build_body(ref, related) + suspect_deploy,
+        "tags": list(request.tags),
+        "mailbox_id": settings.FREESCOUT_OPERATIONS_MAILBOX_ID,
+        "requested_by": request.requested_by,
+        "created_at": now,
+        "expires_at": request.expires_at,
+        "tags_applied": False,
+    }
+
+
+def reserve_many(
+    session: Session, clock: Clock, settings: Settings, requests: Sequence[TicketRequest]
+) -> list[tuple[int, str] | None]:
+    """``reserve`` for many keys at once (entry B's new fires): ``(ticket pk, ref)`` per request.
+
+    One ``INSERT … ON CONFLICT DO NOTHING`` for the Tickets, one ``enqueue_many`` for their
+    ``freescout.create`` items. None for a request that was not reserved here — its key already
+    has a reservation in flight, or (rarely) its random ref clashed — which the caller files
+    one by one the ordinary way (``reserve`` adopts or retries). Cross-links and the suspect
+    deploy are looked up per surface (requests without one need neither), as ``reserve`` does.
+    """
+    if not requests:
+        return []
+    now = clock.now()
+    related: dict[tuple[str, str], list[render.RelatedTicket]] = {}
+    suspects: dict[str, str] = {}
+    for r in requests:
+        if r.surface_id is None:
+            continue
+        if (r.surface_id, r.dedup_key) not in related:
+            found = related_open(session, r.entry, r.surface_id, r.dedup_key)
+            related[(r.surface_id, r.dedup_key)] = [as_related(t) for t in found]
+        if r.surface_id not in suspects:
+            window = settings.DEPLOY_INCIDENT_WINDOW
+            suspects[r.surface_id] = suspect_deploy_html(session, clock, window, r.surface_id)
+    rows = [
+        _ticket_row(
+            settings,
+            r,
+            new_ref(),
+            related.get((r.surface_id, r.dedup_key), []) if r.surface_id is not None else [],
+            suspects.get(r.surface_id, "") if r.surface_id is not None else "",
+            now,
+        )
+        for r in requests
+    ]
+    added = insert_rows(
+        session, cast(Table, Ticket.__table__), rows, on_conflict="DO NOTHING", returning="id, ref"
+    )
+    reserved = {row[1]: row[0] for row in added}
+    outbox.enqueue_many(
+        session,
+        clock,
+        [
+            outbox.NewItem(
+                CREATE_KIND,
+                f"ticket:{reserved[row['ref']]}",
+                {"selected_env": request.selected_env},
+                ticket_pk=reserved[row["ref"]],
+            )
+            for row, request in zip(rows, requests, strict=True)
+            if row["ref"] in reserved
+        ],
+    )
+    return [(reserved[row["ref"]], row["ref"]) if row["ref"] in reserved else None for row in rows]
 
 
 def audit_filed(

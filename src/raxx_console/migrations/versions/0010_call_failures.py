@@ -1,7 +1,7 @@
 """The failure history: FreeScout and Slack calls that failed, kept for a day.
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0008
 """
 
 import sqlalchemy as sa
