@@ -23,6 +23,7 @@ BLUEPRINTS = (
     "raxx_console.customers.views",
     "raxx_console.alerts.ingest",
     "raxx_console.alerts.views",
+    "raxx_console.audit.views",
 )
 
 

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "raxx_console.sandbox.commands",
     "raxx_console.health.commands",
     "raxx_console.alerts.commands",
+    "raxx_console.audit.commands",
 )
 
 
