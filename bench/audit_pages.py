@@ -97,16 +97,20 @@ def fill(db: Database, rows: int) -> None:
         conn.execute(text("VACUUM ANALYZE audit_log"))
 
 
-def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median wall and CPU milliseconds of ``fn`` (one warm-up call first)."""
-    fn()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
+def timed(fns: list[Callable[[], object]], repeats: int) -> list[tuple[float, float]]:
+    """Median wall and CPU milliseconds of each of ``fns``, called in turn (one warm-up round
+    first), so the noise of a shared machine falls on all of them alike."""
+    for fn in fns:
         fn()
-        wall.append((time.perf_counter() - w) * 1000)
-        cpu.append((time.process_time() - c) * 1000)
-    return statistics.median(wall), statistics.median(cpu)
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for n, fn in enumerate(fns):
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            wall[n].append((time.perf_counter() - w) * 1000)
+            cpu[n].append((time.process_time() - c) * 1000)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu, strict=True)]
 
 
 def explain(session: Session, query: Select) -> str:
@@ -114,6 +118,11 @@ def explain(session: Session, query: Select) -> str:
     conn = session.connection()
     raw = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + str(compiled), compiled.params)
     return "\n".join(line for (line,) in raw)
+
+
+def execution_ms(plan: str) -> float:
+    """The server's own time for the query, from the plan's last line."""
+    return float(plan.rsplit("Execution Time: ", 1)[1].split()[0])
 
 
 def plan_ok(plan: str) -> bool:
@@ -141,7 +150,7 @@ def main() -> int:
         fill(db, args.rows)
         print(f"{args.rows:,} audit rows inserted and analyzed in {time.perf_counter() - started:.1f} s\n")
         columns = (("first ms", 10), ("deep ms", 10), ("deep/first", 12), ("CPU/page ms", 13))
-        columns += (("OFFSET ms", 11),)
+        columns += (("OFFSET ms", 11), ("server first / deep ms", 24))
         header = f"{'view':<36}" + "".join(f"{name:>{width}}" for name, width in columns)
         print(header)
         print("-" * len(header))
@@ -162,17 +171,19 @@ def main() -> int:
                 first = audit.page(session, filters)
                 deep = audit.page(session, filters, after=cursor)
                 assert len(first.rows) == len(deep.rows) == audit.PAGE_SIZE
-                first_ms, first_cpu = timed(partial(audit.page, session, filters), args.repeats)
-                deep_ms, deep_cpu = timed(partial(audit.page, session, filters, after=cursor), args.repeats)
+                first_page = partial(audit.page, session, filters)
+                deep_page = partial(audit.page, session, filters, after=cursor)
+                (first_ms, first_cpu), (deep_ms, deep_cpu) = timed([first_page, deep_page], args.repeats)
                 offset_query = filters.query().offset(depth).limit(audit.PAGE_SIZE + 1)
-                offset_ms, _ = timed(partial(session.scalars, offset_query), max(3, args.repeats // 3))
+                [(offset_ms, _)] = timed([partial(session.scalars, offset_query)], max(3, args.repeats // 3))
                 ratio = deep_ms / first_ms
+                deep_plan = explain(session, filters.query(cursor).limit(audit.PAGE_SIZE + 1))
+                first_plan = explain(session, filters.query().limit(audit.PAGE_SIZE + 1))
                 print(
                     f"{label:<36}{first_ms:>10.2f}{deep_ms:>10.2f}{ratio:>11.2f}x"
                     f"{(first_cpu + deep_cpu) / 2:>13.2f}{offset_ms:>11.1f}"
+                    f"{execution_ms(first_plan):>9.2f} /{execution_ms(deep_plan):>6.2f}"
                 )
-                deep_plan = explain(session, filters.query(cursor).limit(audit.PAGE_SIZE + 1))
-                first_plan = explain(session, filters.query().limit(audit.PAGE_SIZE + 1))
                 plans.append((f"{label}, {depth:,} deep", first_plan, deep_plan))
                 if not judged:
                     continue
@@ -183,7 +194,10 @@ def main() -> int:
                 for which, plan in (("first", first_plan), ("deep", deep_plan)):
                     if not plan_ok(plan):
                         failures.append(f"{label}: the {which} page's plan sorts or reads no index")
-        print("\n(CPU/page is this process's; OFFSET is the same deep page by OFFSET, the peer.)")
+        print(
+            "\n(ms: median wall time of audit.page, round trip and ORM included; CPU/page is this process's;"
+            "\n OFFSET: the same deep page by OFFSET, the peer; server: EXPLAIN ANALYZE's execution time.)"
+        )
         for label, first_plan, deep_plan in plans:
             print(f"\n== plan, {label.split(',')[0]}, first page:\n{first_plan}\n== plan, {label}:")
             print(deep_plan)

@@ -238,3 +238,10 @@ def test_tail_refuses_a_bad_since(console, tail, since):
 def test_tail_help_shows_the_defaults(tail):
     out = " ".join(tail("--help").output.split())
     assert "[default: 50;" in out and "--since" in out and "--action PREFIX" in out
+
+
+def test_the_page_has_no_inline_script_or_style(viewer, console):
+    seed(console, 3)
+    html = viewer.get("/console/audit").get_data(as_text=True)
+    assert "<style" not in html and " style=" not in html
+    assert "<script" not in html
