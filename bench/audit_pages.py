@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Select, create_engine, func, select, text
 from sqlalchemy.engine import make_url
@@ -113,7 +114,7 @@ def timed(fns: list[Callable[[], object]], repeats: int) -> list[tuple[float, fl
     return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu, strict=True)]
 
 
-def explain(session: Session, query: Select) -> str:
+def explain(session: Session, query: Select[Any]) -> str:
     compiled = query.compile(dialect=session.get_bind().dialect)
     conn = session.connection()
     raw = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + str(compiled), compiled.params)
@@ -149,8 +150,8 @@ def main() -> int:
         started = time.perf_counter()
         fill(db, args.rows)
         print(f"{args.rows:,} audit rows inserted and analyzed in {time.perf_counter() - started:.1f} s\n")
-        columns = (("first ms", 10), ("deep ms", 10), ("deep/first", 12), ("CPU/page ms", 13))
-        columns += (("OFFSET ms", 11), ("server first / deep ms", 24))
+        columns = [("first ms", 10), ("deep ms", 10), ("deep/first", 12), ("CPU/page ms", 13)]
+        columns += [("OFFSET ms", 11), ("server first / deep ms", 24)]
         header = f"{'view':<36}" + "".join(f"{name:>{width}}" for name, width in columns)
         print(header)
         print("-" * len(header))
@@ -161,7 +162,7 @@ def main() -> int:
                 depth = args.depth
                 if not judged:  # a rare view has no 50,000th row: go half-way down instead
                     matching = session.scalar(select(func.count()).select_from(filters.query().subquery()))
-                    depth = min(depth, matching // 2)
+                    depth = min(depth, (matching or 0) // 2)
                 # The deep page's cursor: the row just above it, found once (untimed).
                 above = session.scalars(filters.query().offset(depth - 1).limit(1)).first()
                 if above is None:

@@ -169,7 +169,7 @@ class AuditFilter:
             payload=tuple(sorted(payload)),
         )
 
-    def query(self, after: Cursor | None = None) -> Select[tuple[AuditLog]]:
+    def query(self, after: Cursor | None = None) -> Select[AuditLog]:
         """Newest first by ``(created_at, id)``; ``after`` continues below a page's last row (keyset).
 
         The row comparison lets PostgreSQL start an index scan at the cursor, so a page 50,000

@@ -85,8 +85,8 @@ def _page() -> tuple[audit.AuditFilter, audit.AuditPage]:
 def _link(endpoint: str, *, paged: bool = True, **extra: str) -> str:
     """``endpoint`` with the request's filters (as typed: ``since=1h`` stays relative) and ``extra``."""
     dropped = ("after",) if paged else PAGING_PARAMS
-    params = {k: v for k, v in request.args.items() if k not in dropped and v.strip()}
-    return url_for(endpoint, **params, **extra)
+    params: dict[str, Any] = {k: v for k, v in request.args.items() if k not in dropped and v.strip()}
+    return url_for(endpoint, **params | extra)
 
 
 @bp.get("/console/audit")
