@@ -8,6 +8,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from raxx_console.audit import service as audit
 from raxx_console.cli import main
@@ -245,3 +247,33 @@ def test_the_page_has_no_inline_script_or_style(viewer, console):
     html = viewer.get("/console/audit").get_data(as_text=True)
     assert "<style" not in html and " style=" not in html
     assert "<script" not in html
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("actor=a%00b", "actor"),
+        ("payload.flag=%01", "payload.flag"),
+        ("since=99999999999d", "since"),
+        ("since=0001-01-01T00:00:00%2B01:00", "since"),
+    ],
+)
+def test_odd_values_are_a_400_too(viewer, console, query, parameter):
+    response = viewer.get(f"/console/audit.json?{query}")
+    assert response.status_code == 400
+    assert response.get_json()["parameter"] == parameter
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    params=st.dictionaries(
+        st.sampled_from(["action", "actor", "env", "since", "until", "after", "limit", "payload.flag", "x"]),
+        st.text(max_size=30),
+        max_size=4,
+    )
+)
+def test_no_filter_value_makes_a_500(viewer, params):
+    response = viewer.get("/console/audit.json", query_string=params)
+    assert response.status_code in (200, 400), response.get_data(as_text=True)
+    if response.status_code == 400:
+        assert response.get_json()["parameter"] in params

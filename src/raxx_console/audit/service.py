@@ -89,17 +89,20 @@ def parse_time(parameter: str, value: str, now: datetime) -> datetime:
     text = value.strip()
     try:
         return now - timedelta(seconds=parse_duration(text))
+    except OverflowError:
+        raise FilterError(parameter, f"{value!r} reaches back before the year 1") from None
     except ValueError:
         pass
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
+        return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1)))
+    except OverflowError:
+        raise FilterError(parameter, f"{value!r} is out of range") from None
     except ValueError:
         raise FilterError(
             parameter,
             f"{value!r} is neither a duration (such as 90s, 15m, 1h, 2d) nor an ISO 8601 time "
             "(such as 2026-12-01T09:30:00Z)",
         ) from None
-    return as_utc(when)
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,9 @@ class AuditFilter:
     def from_params(cls, params: Mapping[str, str], now: datetime) -> AuditFilter:
         """From query parameters (the page, its exports, the JSON API); empty values are no filter."""
         values = {key: value.strip() for key, value in params.items() if value.strip()}
+        for key, value in values.items():
+            if not value.isprintable():
+                raise FilterError(key, "contains control characters")
         env = values.get("env")
         if env is not None and env not in ENVS:
             raise FilterError("env", f"must be one of {', '.join(ENVS)}")
