@@ -255,6 +255,8 @@ def test_the_page_has_no_inline_script_or_style(viewer, console):
         ("actor=a%00b", "actor"),
         ("payload.flag=%01", "payload.flag"),
         ("since=99999999999d", "since"),
+        ("after=1-9999999999999999999", "after"),
+        ("after=999999999999999999-1", "after"),
         ("since=0001-01-01T00:00:00%2B01:00", "since"),
     ],
 )

@@ -70,7 +70,7 @@ MAX_PAGE_SIZE = 500
 EXPORT_BATCH = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PAYLOAD_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_CURSOR = re.compile(r"(\d{1,19})-(\d{1,19})")
+_CURSOR = re.compile(r"(\d{1,18})-(\d{1,18})")  # 18 digits fit a BIGINT
 #: The query parameters a filtered view understands; ``payload.<key>`` filters on a payload field.
 FILTER_PARAMS = ("action", "actor", "env", "since", "until")
 PAYLOAD_PARAM_PREFIX = "payload."
@@ -118,13 +118,12 @@ class Cursor:
     @classmethod
     def decode(cls, text: str, parameter: str = "after") -> Cursor:
         match = _CURSOR.fullmatch(text.strip())
-        if not match:
-            raise FilterError(parameter, "not a page cursor; use the link the previous page gave")
         try:
-            created_at = _EPOCH + timedelta(microseconds=int(match.group(1)))
+            if match:
+                return cls(_EPOCH + timedelta(microseconds=int(match.group(1))), int(match.group(2)))
         except OverflowError:
-            raise FilterError(parameter, "not a page cursor; use the link the previous page gave") from None
-        return cls(created_at, int(match.group(2)))
+            pass
+        raise FilterError(parameter, "not a page cursor; use the link the previous page gave")
 
     @classmethod
     def of(cls, row: AuditLog) -> Cursor:
