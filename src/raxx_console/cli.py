@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "raxx_console.alerts.commands",
     "raxx_console.deploys.commands",
     "raxx_console.secrets.commands",
+    "raxx_console.audit.commands",
 )
 
 
