@@ -2,7 +2,7 @@
 
 from raxx_console.alerts.models import Alert, AlertDecision, WorkerHeartbeat
 from raxx_console.audit.models import AuditLog
-from raxx_console.auth.models import ApiToken, User
+from raxx_console.auth.models import ApiToken, LoginThrottle, User
 from raxx_console.customers.models import Customer
 from raxx_console.db import Base
 from raxx_console.flags.models import FlagOverride
@@ -17,6 +17,7 @@ __all__ = [
     "Base",
     "Customer",
     "FlagOverride",
+    "LoginThrottle",
     "OutboxItem",
     "SurfaceCheck",
     "SurfaceStatus",

@@ -24,6 +24,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 csrf = CSRFProtect()
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+#: How often a session's "last seen" is rewritten (each rewrite is a new cookie).
+SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
+SESSION_USER, SESSION_GENERATION, SESSION_STARTED, SESSION_SEEN = "user_id", "generation", "started", "seen"
 
 
 def hash_token(token: str) -> str:
@@ -74,11 +77,53 @@ def load_identity() -> None:
     if user is not None:
         g.user, g.auth_method = user, "cf_access"
         return
-    user_id = session.get("user_id")
-    if user_id is not None:
-        user = db_session().get(User, user_id)
-        if user is not None and not user.disabled:
-            g.user, g.auth_method = user, "session"
+    user = _user_from_session()
+    if user is not None:
+        g.user, g.auth_method = user, "session"
+
+
+def start_session(user: User) -> None:
+    """A fresh session cookie for ``user``, stamped with their session generation and the time."""
+    now = console().clock.now().timestamp()
+    session.clear()
+    session.permanent = True
+    session.update(
+        {
+            SESSION_USER: user.id,
+            SESSION_GENERATION: user.session_generation,
+            SESSION_STARTED: now,
+            SESSION_SEEN: now,
+        }
+    )
+
+
+def _user_from_session() -> User | None:
+    """The session's user while the session is current; a stale session is cleared.
+
+    Stale: the user is gone or disabled, their sessions were ended since (``end_all_sessions``),
+    it was idle longer than ``SESSION_IDLE_TIMEOUT`` or began more than ``SESSION_MAX_AGE`` ago.
+    """
+    user_id = session.get(SESSION_USER)
+    if user_id is None:
+        return None
+    settings, now = console().settings, console().clock.now().timestamp()
+    user = db_session().get(User, user_id) if isinstance(user_id, int) else None
+    started, seen = session.get(SESSION_STARTED), session.get(SESSION_SEEN)
+    current = (
+        user is not None
+        and not user.disabled
+        and session.get(SESSION_GENERATION) == user.session_generation
+        and isinstance(started, float | int)
+        and isinstance(seen, float | int)
+        and now - started < settings.SESSION_MAX_AGE
+        and now - seen < settings.SESSION_IDLE_TIMEOUT
+    )
+    if not current:
+        session.clear()
+        return None
+    if now - seen >= SESSION_TOUCH_INTERVAL.total_seconds():
+        session[SESSION_SEEN] = now
+    return user
 
 
 def protect_csrf() -> None:
