@@ -104,9 +104,8 @@ def _refuse(pattern: re.Pattern[str], allowed: str) -> Any:
     return check
 
 
-def _nonblank_line(value: str) -> str:
-    """A line with something in it, stripped of surrounding white space (after the length check)."""
-    _refuse(_LINE_CONTROL, "")(value)
+def _nonblank(value: str) -> str:
+    """Something other than white space, stripped of the white space around it (after the length check)."""
     if not value.strip():
         raise ValueError("must not be blank")
     return value.strip()
@@ -122,12 +121,15 @@ def _rfc3339(value: str) -> str:
     return value
 
 
+# Validators to put in ``Annotated[str, StringConstraints(...), <validator>]`` (after the length check).
 #: A one-line string (a title, a label): no control characters.
-Line = Annotated[str, AfterValidator(_refuse(_LINE_CONTROL, ""))]
+LINE = AfterValidator(_refuse(_LINE_CONTROL, ""))
 #: A one-line string that must say something (a title, a check); stored stripped.
-NonblankLine = Annotated[str, AfterValidator(_nonblank_line)]
+NONBLANK_LINE = AfterValidator(lambda value: _nonblank(_refuse(_LINE_CONTROL, "")(value)))
+#: Any text with something other than white space in it; stored stripped.
+NONBLANK = AfterValidator(_nonblank)
 #: Free text (a summary): tab, newline and carriage return allowed; other control characters not.
-FreeText = Annotated[str, AfterValidator(_refuse(_TEXT_CONTROL, " (tab, newline and CR are)"))]
+FREE_TEXT = AfterValidator(_refuse(_TEXT_CONTROL, " (tab, newline and CR are)"))
 #: An RFC 3339 timestamp, kept as the client wrote it.
 Timestamp = Annotated[str, AfterValidator(_rfc3339)]
 

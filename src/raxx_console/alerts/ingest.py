@@ -31,13 +31,7 @@ from raxx_console.auth.models import Role
 from raxx_console.context import Console, console
 from raxx_console.errors import ApiError
 from raxx_console.middleware.input_guard import request_json
-from raxx_console.validation import (
-    FreeText,
-    Line,
-    NonblankLine,
-    Timestamp,
-    scrub_controls,
-)
+from raxx_console.validation import FREE_TEXT, LINE, NONBLANK, NONBLANK_LINE, Timestamp, scrub_controls
 
 bp = Blueprint("alerts", __name__)
 
@@ -48,9 +42,9 @@ ALERTMANAGER_SOURCE = "alertmanager"
 SCRUBBED = "control_chars_replaced"
 
 Source = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=100)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=255), NonblankLine]
-LabelName = Annotated[str, StringConstraints(min_length=1, max_length=100), Line]
-LabelValue = Annotated[str, StringConstraints(max_length=1000), Line]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=255), NONBLANK_LINE]
+LabelName = Annotated[str, StringConstraints(min_length=1, max_length=100), LINE]
+LabelValue = Annotated[str, StringConstraints(max_length=1000), LINE]
 Labels = Annotated[dict[LabelName, LabelValue], Field(max_length=64)]
 # Alertmanager's text has had its control characters replaced before validation (scrub_controls).
 AmLabelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -60,7 +54,7 @@ AmLabels = Annotated[
 Annotations = Annotated[
     dict[AmLabelName, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=64)
 ]
-AmText = Annotated[str, StringConstraints(min_length=1, max_length=255), NonblankLine]
+AmText = Annotated[str, StringConstraints(min_length=1, max_length=255), NONBLANK]
 
 
 class AlertIn(BaseModel):
@@ -72,7 +66,7 @@ class AlertIn(BaseModel):
     check: Text
     severity: Literal["P1", "P2", "P3"]
     title: Text
-    summary: Annotated[str, StringConstraints(max_length=10_000), FreeText] = ""
+    summary: Annotated[str, StringConstraints(max_length=10_000), FREE_TEXT] = ""
     labels: Labels = Field(default_factory=dict)
     status: Literal["firing", "resolved"] = "firing"
 
@@ -97,6 +91,11 @@ class AlertmanagerPayload(BaseModel):
     version: Literal["4"]
     receiver: str = ""
     status: str = ""
+    groupKey: str = ""  # Alertmanager's field names; typed as documented, otherwise unused
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
     alerts: list[Any]
 
 

@@ -35,9 +35,14 @@ def hash_token(token: str) -> str:
 
 
 def wants_json() -> bool:
-    """JSON routes and API clients (a bearer token, even a wrong one) get JSON errors; people get pages."""
+    """JSON routes and API clients (a bearer token, even a wrong one) get JSON errors; people get pages.
+
+    A client that accepts anything and prefers nothing (``Accept: */*``: curl, requests, httpx)
+    is an API client; a browser always asks for HTML first.
+    """
     return (
-        request.path.endswith(".json")
+        request.headers.get("Accept", "").strip() == "*/*"
+        or request.path.endswith(".json")
         or request.path.startswith("/api/")
         or request.is_json
         or request.headers.get("Authorization", "").startswith("Bearer ")
@@ -129,12 +134,13 @@ def _user_from_session() -> User | None:
 def protect_csrf() -> None:
     """CSRF on every state-changing request that did not come with a bearer token.
 
-    An anonymous call to the machine API (``/api/``) is left to the view, which answers 401:
-    with no session there is no ambient authority for a forged request to borrow.
+    An anonymous call to the machine API (``/api/``, or any JSON request) is left to the view,
+    which answers 401: with no session there is no ambient authority for a forged request to
+    borrow. (The login form is not JSON, so it keeps its CSRF check.)
     """
     if request.method not in UNSAFE_METHODS or g.get("auth_method") == "token":
         return
-    if request.path.startswith("/api/") and g.get("user") is None:
+    if g.get("user") is None and (request.path.startswith("/api/") or wants_json()):
         return
     csrf.protect()
 

@@ -2,8 +2,9 @@
 
 A NUL in a form field or query parameter would otherwise reach PostgreSQL, which cannot store
 one (a 500); other control characters only hide what a value says. Such a request is refused
-with 422 naming the field, before identity or CSRF run. JSON bodies are checked field by field
-by the views' models (``raxx_console.validation``), read through :func:`request_json`.
+with 422 naming the field, before identity or CSRF run; a path with one names nothing (404).
+JSON bodies are checked field by field by the views' models (``raxx_console.validation``),
+read through :func:`request_json`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import NotFound
 
 from raxx_console.errors import ApiError, json_error
 from raxx_console.validation import JsonBodyError, has_line_control, loads_strict
@@ -24,8 +26,6 @@ def _bad_value(value: str) -> bool:
 
 
 def _offending_field() -> str | None:
-    if has_line_control(request.path):
-        return "(path)"
     for name, value in request.args.items(multi=True):
         if has_line_control(name) or has_line_control(value):
             return f"query parameter {name!r}"
@@ -40,6 +40,8 @@ def _offending_field() -> str | None:
 
 
 def _guard() -> tuple[Response, int] | None:
+    if has_line_control(request.path):
+        raise NotFound("no page or resource has a control character in its path")
     field = _offending_field()
     if field is None:
         return None
