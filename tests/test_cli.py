@@ -171,3 +171,23 @@ def test_a_never_migrated_database_gets_a_message_not_a_traceback(cli, unmigrate
     assert result.exit_code == 1
     assert "database error:" in result.output
     assert "raxx-console db upgrade" in result.output
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://ops:hunter2-secret@db.example:abc/console",
+        "postgres://ops:hunter2-secret@db.example:99999/console",
+        "mysql://ops:hunter2-secret@db.example/console",
+        "hunter2-secret",
+        "postgresql://ops:hunter2-secret@db.example",
+        "sqlite://",
+    ],
+)
+@pytest.mark.parametrize("args", [["db", "upgrade"], ["flags", "list"]])
+def test_a_bad_database_url_is_one_line_naming_the_variable_never_its_value(cli, url, args):
+    result = cli(*args, DATABASE_URL=url)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: invalid configuration: DATABASE_URL:")
+    assert "hunter2" not in result.output and "db.example" not in result.output
