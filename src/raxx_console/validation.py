@@ -159,10 +159,10 @@ def scrub_controls(value: Any, path: str = "") -> tuple[Any, list[str]]:
         mapping: dict[str, Any] = {}
         for key, item in value.items():
             clean_key = _TEXT_CONTROL.sub(REPLACEMENT, key)
-            where = f"{path}.{clean_key}" if path else clean_key
+            item_path = f"{path}.{clean_key}" if path else clean_key
             if clean_key != key:
-                changed.append(f"{where} (key)")
-            cleaned, inner = scrub_controls(item, where)
+                changed.append(f"{item_path} (key)")
+            cleaned, inner = scrub_controls(item, item_path)
             mapping[clean_key] = cleaned
             changed.extend(inner)
         return mapping, changed

@@ -123,7 +123,7 @@ def _user_from_session() -> User | None:
         and now - started < settings.SESSION_MAX_AGE
         and now - seen < settings.SESSION_IDLE_TIMEOUT
     )
-    if not current:
+    if not current or not isinstance(seen, float | int):
         session.clear()
         return None
     if now - seen >= SESSION_TOUCH_INTERVAL.total_seconds():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 
 from raxx_console.audit import service as audit
 from raxx_console.auth import service
@@ -36,7 +37,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str | tuple[str, int]:
+def login() -> ResponseReturnValue:
     target = _safe_next(request.args.get("next"))
     if request.method == "GET":
         if current_user() is not None:
@@ -80,7 +81,7 @@ def login() -> Response | str | tuple[str, int]:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> ResponseReturnValue:
     """Log out everywhere: every session of the user ends, not only this browser's cookie."""
     user = current_user()
     if user is not None and g.get("auth_method") == "session":
