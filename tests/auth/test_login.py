@@ -139,3 +139,12 @@ def test_a_control_character_in_next_is_refused_before_login(client, console):
     assert response.status_code == 422
     assert response.get_json()["field"] == "query parameter 'next'"
     assert not audit_rows(console, "console.auth.login")
+
+
+def test_the_login_form_keeps_its_csrf_check_even_for_api_style_clients(client, console):
+    make_user(console, "op@raxx.app", "operator")
+    response = client.post(
+        "/login", data={"email": "op@raxx.app", "password": PASSWORD}, headers={"Accept": "*/*"}
+    )
+    assert response.status_code == 400
+    assert not audit_rows(console, "console.auth.login")

@@ -136,11 +136,12 @@ def protect_csrf() -> None:
 
     An anonymous call to the machine API (``/api/``, or any JSON request) is left to the view,
     which answers 401: with no session there is no ambient authority for a forged request to
-    borrow. (The login form is not JSON, so it keeps its CSRF check.)
+    borrow. The login form always keeps its check (no login CSRF).
     """
     if request.method not in UNSAFE_METHODS or g.get("auth_method") == "token":
         return
-    if g.get("user") is None and (request.path.startswith("/api/") or wants_json()):
+    anonymous_api_call = request.path.startswith("/api/") or wants_json()
+    if g.get("user") is None and anonymous_api_call and request.endpoint != "auth.login":
         return
     csrf.protect()
 
