@@ -120,3 +120,14 @@ def test_json_body_helpers_share_the_strict_loader(client, operator_token):
     )
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_json"
+
+
+@pytest.mark.parametrize("path", ["/api/alerts", "/api/alerts/alertmanager"])
+def test_a_surface_id_longer_than_a_surface_id_is_refused(post, console, path):
+    labels = {"alertname": "x", "surface_id": "s" * 101}
+    body = good(labels=labels) if path == "/api/alerts" else webhook(labels=labels)
+    response = post(path, body)
+    assert response.status_code == 422
+    error = response.get_json()["errors"][0]
+    assert error["field"].endswith("labels") and "labels.surface_id: at most 100" in error["message"]
+    assert stored(console) == (0, 0)

@@ -56,7 +56,12 @@ alerts = st.fixed_dictionaries(
     optional={
         "summary": text,
         "labels": st.one_of(
-            st.dictionaries(text.filter(lambda t: isinstance(t, str)), text, max_size=3), text
+            st.dictionaries(
+                st.one_of(st.just("surface_id"), text.filter(lambda t: isinstance(t, str))),
+                st.one_of(text, st.text(min_size=95, max_size=105)),
+                max_size=3,
+            ),
+            text,
         ),
         "status": st.sampled_from(["firing", "resolved", "FIRING", None]),
         "extra": text,

@@ -20,7 +20,7 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response, jsonify
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy.orm import Session
 
 from raxx_console.alerts import alert_aggregator
@@ -45,11 +45,23 @@ Source = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*
 Text = Annotated[str, StringConstraints(min_length=1, max_length=255), NONBLANK_LINE]
 LabelName = Annotated[str, StringConstraints(min_length=1, max_length=100), LINE]
 LabelValue = Annotated[str, StringConstraints(max_length=1000), LINE]
-Labels = Annotated[dict[LabelName, LabelValue], Field(max_length=64)]
+#: ``surface_id`` links an alert to a status tile; it is stored in a column of this width.
+SURFACE_ID_MAX = 100
+
+
+def _surface_id_fits(labels: dict[str, str]) -> dict[str, str]:
+    if len(labels.get("surface_id", "")) > SURFACE_ID_MAX:
+        raise ValueError(f"labels.surface_id: at most {SURFACE_ID_MAX} characters")
+    return labels
+
+
+Labels = Annotated[dict[LabelName, LabelValue], Field(max_length=64), AfterValidator(_surface_id_fits)]
 # Alertmanager's text has had its control characters replaced before validation (scrub_controls).
 AmLabelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 AmLabels = Annotated[
-    dict[AmLabelName, Annotated[str, StringConstraints(max_length=1000)]], Field(max_length=64)
+    dict[AmLabelName, Annotated[str, StringConstraints(max_length=1000)]],
+    Field(max_length=64),
+    AfterValidator(_surface_id_fits),
 ]
 Annotations = Annotated[
     dict[AmLabelName, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=64)
