@@ -55,7 +55,7 @@ def request_json() -> Any:
     try:
         return loads_strict(request.get_data(cache=True))
     except JsonBodyError as exc:
-        raise ApiError(400, "invalid_json", str(exc)) from None
+        raise ApiError(400, "invalid_json", str(exc), field="body") from None
 
 
 def init_app(app: Flask) -> None:
