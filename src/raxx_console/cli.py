@@ -16,11 +16,13 @@ import threading
 from typing import Any, NoReturn
 
 import click
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from raxx_console.config import ConfigError, load_settings
 from raxx_console.context import Console, build_console, database_url
-from raxx_console.db import Database
+from raxx_console.db import Database, DatabaseUrlError, normalize_url
+from raxx_console.logging_setup import REDACTED
 
 #: Modules exposing ``commands``: a list of click commands/groups to add to ``raxx-console``.
 COMMAND_MODULES = (
@@ -43,6 +45,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def redact(reason: str) -> str:
+    """``reason`` without DATABASE_URL or its password (a driver error may quote either)."""
+    url = os.environ.get("DATABASE_URL", "")
+    try:
+        password = make_url(normalize_url(url)).password if url else None
+    except (ArgumentError, ValueError):
+        password = None
+    for secret in (url, password):
+        if secret and len(secret) >= 4:
+            reason = reason.replace(secret, REDACTED)
+    return reason
+
+
 class ConsoleGroup(click.Group):
     """Turns configuration and database trouble into a message and an exit code, never a trace."""
 
@@ -51,11 +66,13 @@ class ConsoleGroup(click.Group):
             return super().invoke(ctx)
         except ConfigError as exc:
             fail(str(exc))
+        except DatabaseUrlError as exc:
+            fail(f"invalid configuration: DATABASE_URL: {exc}")
         except (OperationalError, ProgrammingError) as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
             fail(
-                f"database error: {reason}\n"
-                "  Is DATABASE_URL right, and has `raxx-console db upgrade` been run?",
+                f"database error: {redact(reason)} (is DATABASE_URL right, and has"
+                " `raxx-console db upgrade` been run?)",
                 code=1,
             )
 

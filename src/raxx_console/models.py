@@ -2,7 +2,7 @@
 
 from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.audit.models import AuditLog
-from raxx_console.auth.models import ApiToken, ServiceToken, TotpEnrolment, User
+from raxx_console.auth.models import ApiToken, LoginThrottle, ServiceToken, TotpEnrolment, User
 from raxx_console.customers.models import Customer
 from raxx_console.db import Base
 from raxx_console.deploys.models import Deploy
@@ -24,6 +24,7 @@ __all__ = [
     "FlagOverride",
     "FlagPromotion",
     "FlagPromotionMark",
+    "LoginThrottle",
     "OutboxItem",
     "SecretRotation",
     "ServiceToken",
