@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from raxx_console.auth.models import User
 from raxx_console.cli import main
 from raxx_console.db import normalize_url
-from tests.support.accounts import make_user
+from tests.support.accounts import login, make_user
 from tests.support.databases import PG_ADMIN_URL
 from tests.support.rows import audit_rows
 
@@ -173,3 +173,39 @@ def test_a_never_migrated_database_gets_a_message_not_a_traceback(cli, unmigrate
     assert result.exit_code == 1
     assert "database error:" in result.output
     assert "raxx-console db upgrade" in result.output
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://ops:hunter2-secret@db.example:abc/console",
+        "postgres://ops:hunter2-secret@db.example:99999/console",
+        "mysql://ops:hunter2-secret@db.example/console",
+        "hunter2-secret",
+        "postgresql://ops:hunter2-secret@db.example",
+        "sqlite://",
+    ],
+)
+@pytest.mark.parametrize("args", [["db", "upgrade"], ["flags", "list"]])
+def test_a_bad_database_url_is_one_line_naming_the_variable_never_its_value(cli, url, args):
+    result = cli(*args, DATABASE_URL=url)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: invalid configuration: DATABASE_URL:")
+    assert "hunter2" not in result.output and "db.example" not in result.output
+
+
+def test_user_set_role_changes_the_role_and_ends_the_users_sessions(cli, console, app):
+    created = cli(
+        "user", "create", "--email", "op@raxx.app", "--role", "operator", RAXX_CONSOLE_PASSWORD=PASSWORD
+    )
+    assert created.exit_code == 0
+    browser = app.test_client()
+    assert login(browser, "op@raxx.app", PASSWORD).status_code == 302
+    assert browser.get("/console/status.json").status_code == 200
+    result = cli("user", "set-role", "--email", "op@raxx.app", "--role", "viewer")
+    assert result.exit_code == 0 and "is now viewer" in result.output
+    assert browser.get("/console/status.json").status_code == 401
+    with console.db.session() as session:
+        assert session.scalar(select(User.role_name).where(User.email == "op@raxx.app")) == "viewer"
+    assert cli("user", "set-role", "--email", "nobody@raxx.app", "--role", "viewer").exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ BLUEPRINTS = (
     "raxx_console.alerts.views",
     "raxx_console.deploys.views",
     "raxx_console.secrets.views",
+    "raxx_console.audit.views",
 )
 
 
@@ -44,6 +46,7 @@ def create_app(config_override: dict[str, Any] | None = None, *, clock: Clock | 
     app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
     app.config.update(
         SECRET_KEY=secret_key(settings),
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.SESSION_MAX_AGE),
         MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -52,7 +55,13 @@ def create_app(config_override: dict[str, Any] | None = None, *, clock: Clock | 
         WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
     )
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    # Forwarded headers count only from the proxies configured (docs/decisions.md, "Proxy trust").
+    app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app,
+        x_for=settings.PROXY_X_FOR_HOPS,
+        x_proto=settings.PROXY_X_PROTO_HOPS,
+        x_host=settings.PROXY_X_HOST_HOPS,
+    )
     app.extensions[EXTENSION_KEY] = build_console(settings, clock=clock)
     _wire(app)
     from raxx_console.jobs import OUTBOX_HANDLERS
@@ -69,10 +78,12 @@ def _wire(app: Flask) -> None:
     from raxx_console import errors
     from raxx_console.auth.access import csrf, load_identity, protect_csrf
     from raxx_console.context import close_db_session
-    from raxx_console.middleware import env_guard
+    from raxx_console.middleware import env_guard, input_guard, security_headers
 
     csrf.init_app(app)
+    input_guard.init_app(app)
     env_guard.init_app(app)
+    security_headers.init_app(app)
     app.before_request(load_identity)
     app.before_request(protect_csrf)
     app.teardown_appcontext(close_db_session)

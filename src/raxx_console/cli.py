@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "raxx_console.alerts.commands",
     "raxx_console.deploys.commands",
     "raxx_console.secrets.commands",
+    "raxx_console.audit.commands",
 )
 
 
@@ -42,6 +43,25 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``message`` to stderr and exit with ``code``."""
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def redact(reason: str) -> str:
+    """``reason`` without DATABASE_URL or its password (a driver error may quote either)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from raxx_console.db import normalize_url
+    from raxx_console.logging_setup import REDACTED
+
+    url = os.environ.get("DATABASE_URL", "")
+    try:
+        password = make_url(normalize_url(url)).password if url else None
+    except (ArgumentError, ValueError):
+        password = None
+    for secret in (url, password):
+        if secret and len(secret) >= 4:
+            reason = reason.replace(secret, REDACTED)
+    return reason
 
 
 class ConsoleGroup(click.Group):
@@ -55,14 +75,17 @@ class ConsoleGroup(click.Group):
             from sqlalchemy.exc import OperationalError, ProgrammingError
 
             from raxx_console.config import ConfigError
+            from raxx_console.db import DatabaseUrlError
 
             if isinstance(exc, ConfigError):
                 fail(str(exc))
+            if isinstance(exc, DatabaseUrlError):
+                fail(f"invalid configuration: DATABASE_URL: {exc}")
             if isinstance(exc, OperationalError | ProgrammingError):
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
                 fail(
-                    f"database error: {reason}\n"
-                    "  Is DATABASE_URL right, and has `raxx-console db upgrade` been run?",
+                    f"database error: {redact(reason)} (is DATABASE_URL right, and has"
+                    " `raxx-console db upgrade` been run?)",
                     code=1,
                 )
             raise

@@ -118,6 +118,16 @@ class Settings(BaseSettings):
     MAX_CONTENT_LENGTH: int = Field(default=2 * 1024 * 1024, ge=1024)
     LOG_LEVEL: str = "INFO"
 
+    # --- the web edge: proxies we trust, sessions ---------------------------------------
+    #: Proxies in front of the web process that append to X-Forwarded-For (0: trust none).
+    PROXY_X_FOR_HOPS: int = Field(default=0, ge=0, le=5)
+    #: Proxies that set X-Forwarded-Proto (0: the connection's own scheme).
+    PROXY_X_PROTO_HOPS: int = Field(default=0, ge=0, le=5)
+    #: Proxies that set X-Forwarded-Host. 0 (the default) means ``Host`` decides, always.
+    PROXY_X_HOST_HOPS: int = Field(default=0, ge=0, le=5)
+    SESSION_IDLE_TIMEOUT: Duration = 12 * 3600.0
+    SESSION_MAX_AGE: Duration = 7 * 86400.0
+
     # --- FreeScout (incident runbook, Step 0) ---------------------------------------
     FREESCOUT_API_URL: OptionalStr = None
     FREESCOUT_INSTANCE_URL: OptionalStr = None

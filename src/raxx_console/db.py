@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, Table, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -54,6 +55,33 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+class DatabaseUrlError(ValueError):
+    """``DATABASE_URL`` cannot be used; the message says what was expected and never echoes it."""
+
+
+#: SQLAlchemy backends the console runs on (psycopg 3 for PostgreSQL).
+SUPPORTED_BACKENDS = frozenset({"postgresql", "sqlite"})
+EXPECTED_URL = "expected postgres://user:password@host:port/name or sqlite:///path"
+
+
+def check_url(url: str) -> str:
+    """The normalized URL if it names a supported database; DatabaseUrlError (value-free) otherwise."""
+    normalized = normalize_url(url.strip())
+    try:
+        parsed = make_url(normalized)
+        backend = parsed.get_backend_name()
+        port = parsed.port  # parses it: "host:abc" fails here
+    except (ArgumentError, ValueError):
+        raise DatabaseUrlError(f"not a database URL; {EXPECTED_URL}") from None
+    if backend not in SUPPORTED_BACKENDS:
+        raise DatabaseUrlError(f"unsupported database; {EXPECTED_URL}")
+    if backend == "postgresql" and (not parsed.database or (port is not None and not 0 < port < 65536)):
+        raise DatabaseUrlError(f"a PostgreSQL URL needs a database name and a valid port; {EXPECTED_URL}")
+    if backend == "sqlite" and not parsed.database:
+        raise DatabaseUrlError(f"a SQLite URL needs a file path; {EXPECTED_URL}")
+    return normalized
+
+
 def normalize_url(url: str) -> str:
     """Heroku's ``postgres://`` and plain ``postgresql://`` both mean psycopg 3 here."""
     for prefix in ("postgres://", "postgresql://"):
@@ -89,7 +117,7 @@ class Database:
     """An engine and its session factory."""
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
-        self.url = normalize_url(url)
+        self.url = check_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template
+from flask import Flask, Response, jsonify, make_response, render_template
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from raxx_console.auth.access import wants_json
 
 log = logging.getLogger("raxx_console.web")
+#: Seconds a client is asked to wait when the database is unavailable (a restart, a failover).
+DB_RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -29,22 +33,45 @@ def _error_code(exc: HTTPException) -> str:
     return (exc.name or "error").lower().replace(" ", "_")
 
 
-def _http_error(exc: HTTPException) -> tuple[Response | str, int]:
+def _http_error(exc: HTTPException) -> Response:
+    """The error as JSON or a page, keeping the exception's headers (405's ``Allow``, 503's ``Retry-After``).
+
+    A 413 also closes the connection: the body it refused was never read, so the connection
+    cannot carry another request.
+    """
     status = exc.code or 500
     message = exc.description or exc.name
     if isinstance(exc, CSRFError):
         message = "the form's CSRF token is missing or invalid; reload the page and try again"
     if wants_json():
-        response, status = json_error(status, _error_code(exc), message)
-        return response, status
-    return render_template("errors/error.html", status=status, title=exc.name, message=message), status
+        response = make_response(json_error(status, _error_code(exc), message))
+    else:
+        page = render_template("errors/error.html", status=status, title=exc.name, message=message)
+        response = make_response(page, status)
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    if status == 413:
+        response.headers["Connection"] = "close"
+    return response
 
 
 def _api_error(exc: ApiError) -> tuple[Response, int]:
     return json_error(exc.status, exc.error, exc.message, **exc.extra)
 
 
-def _unexpected(exc: Exception) -> tuple[Response | str, int]:
+def _database_unavailable(exc: Exception) -> Response:
+    """The database could not be reached or dropped the connection: 503, try again shortly."""
+    if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError | InterfaceError):
+        if not exc.connection_invalidated:
+            return _unexpected(exc)
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return _http_error(
+        ServiceUnavailable("the database is unavailable; retry shortly", retry_after=DB_RETRY_AFTER_SECONDS)
+    )
+
+
+def _unexpected(exc: Exception) -> Response:
     log.exception("unhandled error in request")
     return _http_error(InternalServerError(description="something went wrong; it has been logged"))
 
@@ -52,4 +79,6 @@ def _unexpected(exc: Exception) -> tuple[Response | str, int]:
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(DBAPIError, _database_unavailable)
+    app.register_error_handler(PoolTimeout, _database_unavailable)
     app.register_error_handler(Exception, _unexpected)

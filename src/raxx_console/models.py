@@ -2,7 +2,7 @@
 
 from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.audit.models import AuditLog
-from raxx_console.auth.models import ApiToken, ServiceToken, TotpEnrolment, User
+from raxx_console.auth.models import ApiToken, LoginThrottle, ServiceToken, TotpEnrolment, User
 from raxx_console.call_failures import CallFailure
 from raxx_console.customers.models import Customer
 from raxx_console.db import Base
@@ -26,6 +26,7 @@ __all__ = [
     "FlagOverride",
     "FlagPromotion",
     "FlagPromotionMark",
+    "LoginThrottle",
     "OutboxItem",
     "SecretRotation",
     "ServiceToken",

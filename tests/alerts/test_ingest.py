@@ -245,7 +245,14 @@ def test_the_severity_map_is_configurable(settings_overrides, request):
     [
         (webhook(fingerprint=None), "alerts.0.fingerprint"),
         (webhook(status="unknown"), "alerts.0.status"),
-        (webhook(labels={"severity": 1}), "alerts.0.labels.severity"),
+        (webhook(labels={"severity": 1}), "commonLabels.severity"),
+        (
+            {**webhook(), "alerts": [{**webhook()["alerts"][0], "labels": {"severity": 1}}]},
+            "alerts.0.labels.severity",
+        ),
+        ({**webhook(), "externalURL": {}}, "externalURL"),
+        (webhook(startsAt="yesterday"), "alerts.0.startsAt"),
+        (webhook(endsAt="2026-13-01T00:00:00Z"), "alerts.0.endsAt"),
         ({**webhook(), "version": "3"}, "version"),
         ({"version": "4"}, "alerts"),
     ],

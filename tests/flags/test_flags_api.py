@@ -64,8 +64,9 @@ def test_an_unknown_flag_is_a_json_404(client, console, operator_token):
 @pytest.mark.parametrize(
     ("body", "content_type", "error", "names"),
     [
-        ("{not json", "application/json", "invalid_body", "JSON object"),
-        ("value=true", "text/plain", "invalid_body", "JSON object"),
+        ("{not json", "application/json", "invalid_json", "not valid JSON"),
+        ("value=true", "text/plain", "invalid_json", "not valid JSON"),
+        ('{"value": false, "value": true}', "application/json", "invalid_json", 'repeats the key "value"'),
         ("[true]", "application/json", "invalid_body", "JSON object"),
         ("{}", "application/json", "invalid_value", '"value" is required'),
         ('{"value": "true"}', "application/json", "invalid_value", '"value" must be true or false'),

@@ -97,6 +97,7 @@ def test_overdue_secrets_show_on_health_and_metrics(admin, console, clock, flags
     assert "secret_overdue" not in admin.get("/console/health.json").get_data(as_text=True)
 
     clock.advance(91 * 86400)
+    assert login(admin, ADMIN).status_code == 302  # sessions end after 7 days; the secret's age is 90
 
     health = admin.get("/console/health.json").get_json()
     assert health["secrets_overdue"] == [NAME]

@@ -17,34 +17,57 @@ The OpenAPI 3.1 document of the JSON API is served at ``/api/openapi.json``.
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from flask import Blueprint, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from flask import Blueprint, Response, jsonify
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy.orm import Session
 
 from raxx_console.alerts import alert_aggregator
-from raxx_console.alerts.emission import AlertSignal
+from raxx_console.alerts.emission import AlertSignal, Decision
+from raxx_console.alerts.store import find_alert, record_decision
 from raxx_console.auth.access import require_role
 from raxx_console.auth.models import Role
 from raxx_console.context import Console, console
 from raxx_console.errors import ApiError
+from raxx_console.middleware.input_guard import request_json
+from raxx_console.validation import FREE_TEXT, LINE, NONBLANK, NONBLANK_LINE, Timestamp, scrub_controls
 
 bp = Blueprint("alerts", __name__)
 
 MAX_ALERTS = 1000
 MAX_ERRORS_SHOWN = 50
 ALERTMANAGER_SOURCE = "alertmanager"
+#: The decision-log entry (hook ``ingest``) for an Alertmanager alert whose control characters were replaced.
+SCRUBBED = "control_chars_replaced"
 
 Source = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=100)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-LabelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-LabelValue = Annotated[str, StringConstraints(max_length=1000)]
-Labels = Annotated[dict[LabelName, LabelValue], Field(max_length=64)]
-Annotations = Annotated[
-    dict[LabelName, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=64)
+Text = Annotated[str, StringConstraints(min_length=1, max_length=255), NONBLANK_LINE]
+LabelName = Annotated[str, StringConstraints(min_length=1, max_length=100), LINE]
+LabelValue = Annotated[str, StringConstraints(max_length=1000), LINE]
+#: ``surface_id`` links an alert to a status tile; it is stored in a column of this width.
+SURFACE_ID_MAX = 100
+
+
+def _surface_id_fits(labels: dict[str, str]) -> dict[str, str]:
+    if len(labels.get("surface_id", "")) > SURFACE_ID_MAX:
+        raise ValueError(f"labels.surface_id: at most {SURFACE_ID_MAX} characters")
+    return labels
+
+
+Labels = Annotated[dict[LabelName, LabelValue], Field(max_length=64), AfterValidator(_surface_id_fits)]
+# Alertmanager's text has had its control characters replaced before validation (scrub_controls).
+AmLabelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+AmLabels = Annotated[
+    dict[AmLabelName, Annotated[str, StringConstraints(max_length=1000)]],
+    Field(max_length=64),
+    AfterValidator(_surface_id_fits),
 ]
+Annotations = Annotated[
+    dict[AmLabelName, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=64)
+]
+AmText = Annotated[str, StringConstraints(min_length=1, max_length=255), NONBLANK]
 
 
 class AlertIn(BaseModel):
@@ -56,7 +79,7 @@ class AlertIn(BaseModel):
     check: Text
     severity: Literal["P1", "P2", "P3"]
     title: Text
-    summary: Annotated[str, StringConstraints(max_length=10_000)] = ""
+    summary: Annotated[str, StringConstraints(max_length=10_000), FREE_TEXT] = ""
     labels: Labels = Field(default_factory=dict)
     status: Literal["firing", "resolved"] = "firing"
 
@@ -67,12 +90,12 @@ class AlertmanagerAlert(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     status: Literal["firing", "resolved"]
-    labels: Labels
+    labels: AmLabels
     annotations: Annotations = Field(default_factory=dict)
-    startsAt: str | None = None  # Alertmanager's field names
-    endsAt: str | None = None
+    startsAt: Timestamp | None = None  # Alertmanager's field names
+    endsAt: Timestamp | None = None
     generatorURL: str | None = None
-    fingerprint: Text
+    fingerprint: AmText
 
 
 class AlertmanagerPayload(BaseModel):
@@ -81,16 +104,12 @@ class AlertmanagerPayload(BaseModel):
     version: Literal["4"]
     receiver: str = ""
     status: str = ""
+    groupKey: str = ""  # Alertmanager's field names; typed as documented, otherwise unused
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
     alerts: list[Any]
-
-
-def _body() -> Any:
-    """The parsed JSON body; 400 when it is not JSON (413 comes from Flask's size limit)."""
-    raw = request.get_data(cache=True)
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
 
 
 def _field_errors(exc: ValidationError, prefix: str, index: int | None) -> list[dict[str, Any]]:
@@ -138,11 +157,36 @@ def _validate(items: list[Any], model: type[BaseModel], prefix: str, indexed: bo
     return parsed
 
 
-def emit_all(ctx: Console, alerts: list[AlertSignal]) -> list[alert_aggregator.EmitResult]:
+def emit_all(
+    ctx: Console, alerts: list[AlertSignal], scrubbed: list[list[str]] | None = None
+) -> list[alert_aggregator.EmitResult]:
     """Store a validated batch in one transaction (``emit_batch``: a few statements whatever its
-    size); the results in request order."""
+    size); the results in request order. ``scrubbed``: per alert, the fields whose control
+    characters were replaced (Alertmanager), noted in its decision log."""
     with ctx.db.session() as session:
-        return alert_aggregator.emit_batch(ctx, session, alerts)
+        results = alert_aggregator.emit_batch(ctx, session, alerts)
+        if scrubbed:
+            _record_scrubbed(ctx, session, scrubbed, results)
+    return results
+
+
+def _record_scrubbed(
+    ctx: Console, session: Session, scrubbed: list[list[str]], emitted: list[alert_aggregator.EmitResult]
+) -> None:
+    """Note in each alert's decision log which fields had control characters replaced."""
+    for paths, result in zip(scrubbed, emitted, strict=True):
+        row = find_alert(session, result.alert_key) if paths else None
+        if row is None:
+            continue
+        reason = "control characters replaced by U+FFFD in " + ", ".join(paths)
+        record_decision(
+            session,
+            ctx.clock.now(),
+            row,
+            "ingest",
+            result.event or "resolve",
+            Decision(SCRUBBED, reason[:2000]),
+        )
 
 
 def _answer(results: list[alert_aggregator.EmitResult]) -> Response:
@@ -155,7 +199,7 @@ def _answer(results: list[alert_aggregator.EmitResult]) -> Response:
 @require_role(Role.operator)
 def ingest() -> Response:
     """One alert object, or an array of up to 1,000."""
-    body = _body()
+    body = request_json()
     items = _items(body, "(body)")
     parsed: list[AlertIn] = _validate(items, AlertIn, "", indexed=isinstance(body, list))
     alerts = [
@@ -168,7 +212,7 @@ def ingest() -> Response:
 @require_role(Role.operator)
 def alertmanager() -> Response:
     """Alertmanager's webhook (payload version 4): the fingerprint is the alert's identity."""
-    body = _body()
+    body, scrubbed = scrub_controls(request_json())
     if not isinstance(body, dict):
         raise ApiError(
             422, "invalid_alert", "(body): expected an Alertmanager webhook object", field="(body)"
@@ -180,7 +224,15 @@ def alertmanager() -> Response:
     items = _items(payload.alerts, "alerts")
     parsed: list[AlertmanagerAlert] = _validate(items, AlertmanagerAlert, "alerts", indexed=True)
     severities = console().settings.ALERTMANAGER_SEVERITY_MAP
-    return _answer(emit_all(console(), [_from_alertmanager(a, severities) for a in parsed]))
+    alerts = [_from_alertmanager(a, severities) for a in parsed]
+    per_alert = [_scrubbed_in(scrubbed, index) for index in range(len(parsed))]
+    return _answer(emit_all(console(), alerts, per_alert))
+
+
+def _scrubbed_in(scrubbed: list[str], index: int) -> list[str]:
+    """The scrubbed paths inside ``alerts.<index>``, relative to it (a payload-level path counts for all)."""
+    prefix = f"alerts.{index}."
+    return [p.removeprefix(prefix) for p in scrubbed if p.startswith(prefix) or not p.startswith("alerts.")]
 
 
 def _from_alertmanager(alert: AlertmanagerAlert, severities: dict[str, str]) -> AlertSignal:

@@ -13,7 +13,12 @@ from raxx_console.db import Base, BigId, JSONDocument
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_action_created_at", "action", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_log_action_created_at", "action", "created_at"),
+        # Newest-first keyset pages of the audit page (migration 0012).
+        Index("ix_audit_log_created_at_id", "created_at", "id"),
+        Index("ix_audit_log_actor_created_at_id", "actor", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(nullable=False)

@@ -28,12 +28,20 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 #: The only paths a service token may call, and only a service token may call.
 PEER_API_PREFIX = "/api/peer/"
+#: How often a session's "last seen" is rewritten (each rewrite is a new cookie).
+SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
+SESSION_USER, SESSION_GENERATION, SESSION_STARTED, SESSION_SEEN = "user_id", "generation", "started", "seen"
 
 
 def wants_json() -> bool:
-    """JSON routes and API clients (a bearer token, even a wrong one) get JSON errors; people get pages."""
+    """JSON routes and API clients (a bearer token, even a wrong one) get JSON errors; people get pages.
+
+    A client that accepts anything and prefers nothing (``Accept: */*``: curl, requests, httpx)
+    is an API client; a browser always asks for HTML first.
+    """
     return (
-        request.path.endswith(".json")
+        request.headers.get("Accept", "").strip() == "*/*"
+        or request.path.endswith(".json")
         or request.path.startswith("/api/")
         or request.is_json
         or request.headers.get("Authorization", "").startswith("Bearer ")
@@ -88,22 +96,66 @@ def load_identity() -> None:
     if user is not None:
         g.user, g.auth_method = user, "cf_access"
         return
-    user_id = session.get("user_id")
-    if user_id is not None:
-        user = db_session().get(User, user_id)
-        if user is not None and not user.disabled:
-            g.user, g.auth_method = user, "session"
+    user = _user_from_session()
+    if user is not None:
+        g.user, g.auth_method = user, "session"
+
+
+def start_session(user: User) -> None:
+    """A fresh session cookie for ``user``, stamped with their session generation and the time."""
+    now = console().clock.now().timestamp()
+    session.clear()
+    session.permanent = True
+    session.update(
+        {
+            SESSION_USER: user.id,
+            SESSION_GENERATION: user.session_generation,
+            SESSION_STARTED: now,
+            SESSION_SEEN: now,
+        }
+    )
+
+
+def _user_from_session() -> User | None:
+    """The session's user while the session is current; a stale session is cleared.
+
+    Stale: the user is gone or disabled, their sessions were ended since (``end_all_sessions``),
+    it was idle longer than ``SESSION_IDLE_TIMEOUT`` or began more than ``SESSION_MAX_AGE`` ago.
+    """
+    user_id = session.get(SESSION_USER)
+    if user_id is None:
+        return None
+    settings, now = console().settings, console().clock.now().timestamp()
+    user = db_session().get(User, user_id) if isinstance(user_id, int) else None
+    started, seen = session.get(SESSION_STARTED), session.get(SESSION_SEEN)
+    current = (
+        user is not None
+        and not user.disabled
+        and session.get(SESSION_GENERATION) == user.session_generation
+        and isinstance(started, float | int)
+        and isinstance(seen, float | int)
+        and now - started < settings.SESSION_MAX_AGE
+        and now - seen < settings.SESSION_IDLE_TIMEOUT
+    )
+    if not current or not isinstance(seen, float | int):
+        session.clear()
+        return None
+    if now - seen >= SESSION_TOUCH_INTERVAL.total_seconds():
+        session[SESSION_SEEN] = now
+    return user
 
 
 def protect_csrf() -> None:
     """CSRF on every state-changing request that did not come with a bearer token.
 
-    An anonymous call to the machine API (``/api/``) is left to the view, which answers 401:
-    with no session there is no ambient authority for a forged request to borrow.
+    An anonymous call to the machine API (``/api/``, or any JSON request) is left to the view,
+    which answers 401: with no session there is no ambient authority for a forged request to
+    borrow. The login form always keeps its check (no login CSRF).
     """
     if request.method not in UNSAFE_METHODS or g.get("auth_method") in ("token", "service"):
         return
-    if request.path.startswith("/api/") and g.get("user") is None:
+    anonymous_api_call = request.path.startswith("/api/") or wants_json()
+    if g.get("user") is None and anonymous_api_call and request.endpoint != "auth.login":
         return
     csrf.protect()
 

@@ -128,6 +128,28 @@ def user_totp_reset(email: str) -> None:
     click.echo(f"two-factor enrolment of {email.strip().lower()} removed; they enrol again at /account/totp")
 
 
+@user_group.command("set-role")
+@click.option("--email", required=True, help="Whose role to change.")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "operator", "admin"]),
+    required=True,
+    help="viewer reads; operator also files tickets and sets statuses; admin also manages flags.",
+)
+def user_set_role(email: str, role: str) -> None:
+    """Change a user's role; their browser sessions end, so it applies from their next login."""
+    from raxx_console.auth import service
+
+    console = load_console()
+    with console.db.session() as session:
+        user = service.find_user(session, email)
+        if user is None:
+            fail(f"no user with email {email}")
+            return
+        service.change_role(session, console.clock, user=user, role=role, actor="system:cli", env=console.env)
+    click.echo(f"{email.strip().lower()} is now {role}; their sessions have ended")
+
+
 @click.group("token")
 def token_group() -> None:
     """API tokens for the JSON API (Authorization: Bearer)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import IntEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from raxx_console.db import Base
@@ -29,6 +29,8 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(nullable=False)
     last_login_at: Mapped[datetime | None] = mapped_column()
+    #: Bumped by ``end_all_sessions``: a session cookie carrying an older value is refused.
+    session_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -87,3 +89,17 @@ class TotpEnrolment(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column()
     last_used_step: Mapped[int | None] = mapped_column(BigInteger)
     locked_until: Mapped[datetime | None] = mapped_column()
+
+
+class LoginThrottle(Base):
+    """Failed logins for one key (``email:…`` or ``addr:…``) in the current window.
+
+    The row is locked while a login is checked, so concurrent attempts queue and each sees the
+    count the one before it left (docs/decisions.md, "An atomic login limit").
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    window_started_at: Mapped[datetime] = mapped_column(nullable=False)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from raxx_console.audit import service as audit
-from raxx_console.audit.models import AuditLog
-from raxx_console.auth.models import ApiToken, Role, ServiceToken, User
+from raxx_console.auth.models import ApiToken, LoginThrottle, Role, ServiceToken, User
 from raxx_console.clock import Clock
 
 PASSWORD_METHOD = "scrypt"
@@ -96,27 +98,100 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     return user
 
 
-def recent_login_failures(session: Session, clock: Clock, *, email: str, ip: str) -> int:
-    """Failed logins for this email or from this address inside the window (all processes).
+@dataclass(frozen=True)
+class LoginAttempt:
+    """What a login came to: the user (right password), or None; ``throttled`` when not even checked."""
 
-    Counted from the audit log, so every web process shares the limit; a failure exactly one
-    window old has left it.
+    user: User | None
+    throttled: bool = False
+
+
+def attempt_login(session: Session, clock: Clock, *, email: str, password: str, address: str) -> LoginAttempt:
+    """Check a password under the login limit, atomically; the caller commits.
+
+    The counters of the email and of the client address (as seen through the trusted proxies)
+    are locked first, in key order, so parallel attempts for either queue here: the fifth
+    failure is counted before the sixth attempt is looked at. A window starts at its first
+    failure and is forgotten ``LOGIN_FAILURE_WINDOW`` later.
     """
-    since = clock.now() - LOGIN_FAILURE_WINDOW
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(AuditLog)
-            .where(AuditLog.action == "console.auth.login_failed", AuditLog.created_at > since)
-            .where(
-                or_(
-                    AuditLog.payload["email"].as_string() == email.strip().lower(),
-                    AuditLog.payload["ip"].as_string() == ip,
-                )
-            )
-        )
-        or 0
+    now = clock.now()
+    counters = _lock_counters(session, now, [f"email:{email.strip().lower()}", f"addr:{address}"])
+    for counter in counters:
+        if counter.failures and now - counter.window_started_at >= LOGIN_FAILURE_WINDOW:
+            counter.failures = 0
+    if any(counter.failures >= LOGIN_FAILURE_LIMIT for counter in counters):
+        return LoginAttempt(None, throttled=True)
+    user = authenticate(session, email, password)
+    if user is None:
+        for counter in counters:
+            if counter.failures == 0:
+                counter.window_started_at = now
+            counter.failures += 1
+    return LoginAttempt(user)
+
+
+def _lock_counters(session: Session, now: datetime, keys: list[str]) -> list[LoginThrottle]:
+    """The counter rows for ``keys`` (created at zero if missing), locked in key order.
+
+    PostgreSQL: ``INSERT … ON CONFLICT DO NOTHING`` then ``SELECT … FOR UPDATE``. SQLite has no
+    row locks; the insert statement takes the database's write lock, which serializes the same.
+    """
+    keys = sorted({key[:320] for key in keys})
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    insert = sqlite_insert if sqlite else pg_insert
+    session.execute(
+        insert(LoginThrottle)
+        .values([{"key": key, "failures": 0, "window_started_at": now} for key in keys])
+        .on_conflict_do_nothing(index_elements=["key"])
     )
+    return list(
+        session.scalars(
+            select(LoginThrottle)
+            .where(LoginThrottle.key.in_(keys))
+            .order_by(LoginThrottle.key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def end_all_sessions(
+    session: Session, clock: Clock, *, user: User, reason: str, actor: str, env: str
+) -> None:
+    """End every browser session of ``user`` (logout, password or role change, disabling).
+
+    Sessions carry the user's ``session_generation``; bumping it makes every cookie issued
+    before now stale on its next request, in every web process.
+    """
+    session.execute(
+        update(User).where(User.id == user.id).values(session_generation=User.session_generation + 1)
+    )
+    session.refresh(user, ["session_generation"])
+    audit.record(
+        session,
+        clock,
+        action="console.auth.sessions_ended",
+        actor=actor,
+        selected_env=env,
+        payload={"user_id": user.id, "email": user.email, "reason": reason},
+    )
+
+
+def change_role(session: Session, clock: Clock, *, user: User, role: str, actor: str, env: str) -> None:
+    """Give ``user`` another role; their sessions end, so the new role applies from the next login."""
+    if role not in Role.__members__:
+        raise AuthError("role must be viewer, operator or admin")
+    before = user.role_name
+    user.role_name = role
+    audit.record(
+        session,
+        clock,
+        action="console.user.role_changed",
+        actor=actor,
+        selected_env=env,
+        payload={"user_id": user.id, "email": user.email, "before": before, "after": role},
+    )
+    end_all_sessions(session, clock, user=user, reason="role_changed", actor=actor, env=env)
 
 
 def create_token(session: Session, clock: Clock, *, user: User, name: str, actor: str, env: str) -> str:

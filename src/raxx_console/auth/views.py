@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from raxx_console.audit import service as audit
 from raxx_console.auth import service, totp
-from raxx_console.auth.access import actor, current_user, require_role
+from raxx_console.auth.access import actor, current_user, require_role, start_session
 from raxx_console.auth.models import Role, User
 from raxx_console.context import console, db_session
 from raxx_console.middleware.env_guard import selected_env
@@ -49,11 +49,13 @@ def login() -> ResponseReturnValue:
     password = request.form.get("password", "")
     ip = request.remote_addr or "unknown"
     ctx, db = console(), db_session()
-    if service.recent_login_failures(db, ctx.clock, email=email, ip=ip) >= service.LOGIN_FAILURE_LIMIT:
+    attempt = service.attempt_login(db, ctx.clock, email=email, password=password, address=ip)
+    if attempt.throttled:
+        db.commit()
         minutes = int(service.LOGIN_FAILURE_WINDOW.total_seconds() // 60)
         error = f"Too many failed attempts. Wait {minutes} minutes and try again."
         return render_template("auth/login.html", next=target, email=email, error=error), 429
-    user = service.authenticate(db, email, password)
+    user = attempt.user
     if user is None:
         audit.record(
             db,
@@ -65,9 +67,7 @@ def login() -> ResponseReturnValue:
         )
         db.commit()
         return render_template("auth/login.html", next=target, email=email, error=FAILED_LOGIN_MESSAGE), 401
-    session.clear()
-    session["user_id"] = user.id
-    session.permanent = True
+    start_session(user)
     user.last_login_at = ctx.clock.now()
     audit.record(
         db,
@@ -83,7 +83,12 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    if current_user() is not None:
+    """Log out everywhere: every session of the user ends, not only this browser's cookie."""
+    user = current_user()
+    if user is not None and g.get("auth_method") == "session":
+        service.end_all_sessions(
+            db_session(), console().clock, user=user, reason="logout", actor=actor(), env=selected_env()
+        )
         audit.record(
             db_session(),
             console().clock,

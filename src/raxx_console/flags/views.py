@@ -20,6 +20,7 @@ from raxx_console.flags.registry import get_spec
 from raxx_console.flags.service import FlagChange, PrerequisitesMissing, Resolution
 from raxx_console.health.prereqs import ticketing_prereqs_missing
 from raxx_console.middleware.env_guard import selected_env
+from raxx_console.middleware.input_guard import request_json
 
 bp = Blueprint("flags", __name__)
 
@@ -121,7 +122,7 @@ def _summary(change: FlagChange) -> str:
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(force=True, silent=True)
+    body = request_json()
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", 'the body must be a JSON object such as {"value": true}')
     for key in ("value", "confirm"):

@@ -19,6 +19,7 @@ from raxx_console.context import console, db_session
 from raxx_console.errors import ApiError
 from raxx_console.flags.registry import INVESTIGATE_FLAG, LINKED_TICKET_FLAG
 from raxx_console.middleware.env_guard import selected_env
+from raxx_console.middleware.input_guard import request_json
 from raxx_console.status import investigation, service
 
 bp = Blueprint("investigate", __name__)
@@ -97,7 +98,7 @@ def _input() -> Any:
     """The form, or the JSON object body (an empty body reads as no fields)."""
     if request.mimetype in FORM_TYPES:
         return request.form
-    data = request.get_json(force=True, silent=True) if request.get_data() else {}
+    data = request_json() if request.get_data() else {}
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_body", "the body must be a JSON object", field="body")
     return data

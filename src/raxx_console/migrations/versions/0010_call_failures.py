@@ -1,7 +1,7 @@
 """The failure history: FreeScout and Slack calls that failed, kept for a day.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from raxx_console.db import BigId, UTCDateTime
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
