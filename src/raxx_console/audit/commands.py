@@ -6,7 +6,7 @@ import json
 
 import click
 
-from raxx_console.audit import service as audit
+from raxx_console.audit import MAX_PAGE_SIZE, PAGE_SIZE
 from raxx_console.cli import fail, load_console
 
 
@@ -19,29 +19,34 @@ def audit_group() -> None:
 @click.option(
     "--action",
     default=None,
+    show_default=True,
     metavar="PREFIX",
     help="Only actions starting with PREFIX (console.flags.).  [default: all]",
 )
 @click.option(
-    "--actor", default=None, help="Only rows by this actor (an email, or system:<component>).  [default: all]"
+    "--actor",
+    default=None,
+    show_default=True,
+    help="Only rows by this actor (an email, or system:<component>).  [default: all]",
 )
 @click.option(
     "--env",
-    type=click.Choice(audit.ENVS),
     default=None,
+    show_default=True,
     help="Only rows recorded on this env.  [default: all]",
 )
 @click.option(
     "--since",
     default=None,
+    show_default=True,
     help="Only rows this recent: a duration (90s, 15m, 1h, 2d) or an ISO 8601 time.  [default: no limit]",
 )
 @click.option(
     "-n",
     "--limit",
-    default=audit.PAGE_SIZE,
+    default=PAGE_SIZE,
     show_default=True,
-    type=click.IntRange(1, audit.MAX_PAGE_SIZE),
+    type=click.IntRange(1, MAX_PAGE_SIZE),
     help="How many of the newest rows.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, as /console/audit.json (newest first).")
@@ -52,6 +57,8 @@ def audit_tail(
 
     Text output reads like tail: the newest row last.
     """
+    from raxx_console.audit import service as audit
+
     console = load_console()
     params = {"action": action, "actor": actor, "env": env, "since": since}
     try:

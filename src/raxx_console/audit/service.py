@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, String, cast, literal, select, tuple_
 from sqlalchemy.orm import Session
 
+from raxx_console.audit import PAGE_SIZE
 from raxx_console.audit.models import AuditLog
 from raxx_console.clock import Clock, as_utc
 from raxx_console.config import ConsoleEnv, parse_duration
@@ -65,8 +66,6 @@ def recent(
 
 #: The environments a row can name (``selected_env``).
 ENVS = tuple(env.value for env in ConsoleEnv)
-PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
 EXPORT_BATCH = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PAYLOAD_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request, url_for
 
+from raxx_console.audit import MAX_PAGE_SIZE, PAGE_SIZE
 from raxx_console.audit import service as audit
 from raxx_console.auth.access import require_role
 from raxx_console.auth.models import Role
@@ -74,10 +75,10 @@ def _page() -> tuple[audit.AuditFilter, audit.AuditPage]:
         after = audit.Cursor.decode(request.args["after"]) if request.args.get("after") else None
     except audit.FilterError as exc:
         raise ApiError(400, "invalid_filter", str(exc), parameter=exc.parameter) from None
-    raw_limit = request.args.get("limit", str(audit.PAGE_SIZE))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= audit.MAX_PAGE_SIZE:
+    raw_limit = request.args.get("limit", str(PAGE_SIZE))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE_SIZE:
         raise ApiError(
-            400, "invalid_filter", f"limit: a whole number from 1 to {audit.MAX_PAGE_SIZE}", parameter="limit"
+            400, "invalid_filter", f"limit: a whole number from 1 to {MAX_PAGE_SIZE}", parameter="limit"
         )
     return filters, audit.page(db_session(), filters, after=after, limit=int(raw_limit))
 
