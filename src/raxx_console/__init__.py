@@ -25,6 +25,7 @@ BLUEPRINTS = (
     "raxx_console.alerts.ingest",
     "raxx_console.alerts.views",
     "raxx_console.deploys.views",
+    "raxx_console.deploys.versions_views",
     "raxx_console.secrets.views",
 )
 
