@@ -10,7 +10,7 @@ Sandbox only: ``VERSION_SANDBOX_DEPLOYED_URL`` names a GitHub sandbox's
 reports the SHA the sandbox's newest successful run deployed to it, and when that run finished —
 what a real console reports once its Heroku release is live. Before its first run it reports
 ``SOURCE_VERSION``, never the checkout's HEAD (which the sandbox does not know). Settings refuse
-it with ``CONSOLE_ENV=production``.
+it with ``CONSOLE_ENV=production`` (docs/decisions.md).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ the peer link); the commits between them are GitHub's compare. A promotion is re
 staging (where operators live; the in-flight check reads staging's deploys) by an admin who types
 ``PROMOTE`` and a TOTP code: ``deploy_now`` of ``console-prod`` with staging's SHA as the ``ref``
 input — tracked like any deploy — and the ``console.version.promoted`` audit row. Every refusal
-writes ``console.version.promote_refused`` with its reason (never the code) and changes nothing.
+writes ``console.version.promote_refused`` with its reason (never the code) and changes nothing;
+the order of the checks, and why staging only: docs/decisions.md.
 """
 
 from __future__ import annotations
