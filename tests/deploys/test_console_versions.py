@@ -196,3 +196,25 @@ def test_version_reports_the_release_time_and_the_sandbox_wiring_is_refused_in_p
                 "VERSION_SANDBOX_DEPLOYED_URL": "http://127.0.0.1:1/_sandbox/deployed",
             }
         )
+
+
+def test_a_promotion_requested_a_moment_ago_by_another_admin_refuses_this_one(admin, console, clock):
+    """Both read no deploy of console-prod: the key the other request took makes this one in_flight."""
+    client, secret = admin
+    with console.db.session() as session:
+        service.request_deploy(
+            session,
+            clock,
+            console.surfaces,
+            surface_id="api-staging",  # any row holding the key the other admin's promotion took
+            ref="main",
+            actor="other@raxx.app",
+            env="staging",
+            kind=KIND_PROMOTION,
+            idempotency_key="console-promotion:0",
+        )
+    answer = post_promote(client, code=current(secret, console))
+    assert answer.status_code == 409 and answer.get_json()["error"] == "in_flight"
+    assert "requested a moment ago" in answer.get_json()["message"]
+    assert audit_rows(console, versions.PROMOTED) == []
+    assert [d.surface_id for d in detached_rows(console, select(Deploy))] == ["api-staging"]

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
@@ -124,6 +124,12 @@ def promotion_in_flight(session: Session) -> Deploy | None:
     )
 
 
+def _prod_deploys(session: Session) -> int:
+    return (
+        session.scalar(select(func.count()).select_from(Deploy).where(Deploy.surface_id == PROD_SURFACE)) or 0
+    )
+
+
 def _record_refusal(
     session: Session, clock: Clock, *, user: User | None, actor: str, env: str, reason: str, message: str
 ) -> None:
@@ -171,6 +177,9 @@ def promote(
             early = WRONG_WORD, f"type {CONFIRM_WORD} to confirm", 400
         elif (moving := promotion_in_flight(session)) is not None:
             early = IN_FLIGHT_REASON, f"deploy #{moving.id} of {PROD_SURFACE} is still {moving.status}", 409
+        # Two admins promoting at once read the same count: the deploys' unique idempotency key
+        # lets one of them request the deploy and turns the other into an in-flight refusal.
+        promotion_key = f"console-promotion:{_prod_deploys(session)}"
     if early is not None:
         raise _refuse(
             console, user_id=user_id, actor=actor, env=env, reason=early[0], message=early[1], status=early[2]
@@ -205,8 +214,15 @@ def promote(
         raise PromoteRefused(result.value, message, status)
 
     try:
-        deploy, _ = service.deploy_now(
-            console, surface_id=PROD_SURFACE, ref=to_sha, actor=actor, env=env, kind=KIND_PROMOTION, wait=wait
+        deploy, created = service.deploy_now(
+            console,
+            surface_id=PROD_SURFACE,
+            ref=to_sha,
+            actor=actor,
+            env=env,
+            kind=KIND_PROMOTION,
+            idempotency_key=promotion_key,
+            wait=wait,
         )
     except service.DeployError as exc:  # e.g. a surfaces file without console-prod
         raise _refuse(
@@ -218,6 +234,17 @@ def promote(
             message=str(exc),
             status=exc.status,
         ) from None
+    if not created:
+        message = f"deploy #{deploy.id} of {PROD_SURFACE} was requested a moment ago"
+        raise _refuse(
+            console,
+            user_id=user_id,
+            actor=actor,
+            env=env,
+            reason=IN_FLIGHT_REASON,
+            message=message,
+            status=409,
+        )
     if deploy.status == DISPATCH_FAILED:
         raise _refuse(
             console,
