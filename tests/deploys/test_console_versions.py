@@ -218,3 +218,19 @@ def test_a_promotion_requested_a_moment_ago_by_another_admin_refuses_this_one(ad
     assert "requested a moment ago" in answer.get_json()["message"]
     assert audit_rows(console, versions.PROMOTED) == []
     assert [d.surface_id for d in detached_rows(console, select(Deploy))] == ["api-staging"]
+
+
+def test_github_down_shows_why_there_are_no_commits_and_a_refused_dispatch_is_not_promoted(
+    admin, console, github_sandbox
+):
+    client, secret = admin
+    github_sandbox.control("faults", {"mode": "down"})
+    page = client.get("/admin/console-versions").get_data(as_text=True)
+    assert "GitHub could not compare the two SHAs: github_unavailable" in page
+    assert github_sandbox.state.commits[0]["sha"] in page and github_sandbox.state.resolve("main") in page
+    answer = post_promote(client, code=current(secret, console))
+    assert answer.status_code == 502 and answer.get_json()["error"] == "dispatch_failed"
+    assert audit_rows(console, versions.PROMOTE_REFUSED)[-1].payload["reason"] == "dispatch_failed"
+    assert audit_rows(console, versions.PROMOTED) == []
+    [deploy] = detached_rows(console, select(Deploy))
+    assert deploy.status == "dispatch_failed"
