@@ -87,8 +87,9 @@ class Versions:
 
     @property
     def in_sync(self) -> bool:
-        both = self.staging.version, self.prod.version
-        return self.staging.known and self.prod.known and both[0].sha == both[1].sha  # type: ignore[union-attr]
+        staging, prod = self.staging.version, self.prod.version
+        known = self.staging.known and self.prod.known
+        return known and staging is not None and prod is not None and staging.sha == prod.sha
 
 
 def read_versions(console: Console, env: str) -> Versions:
