@@ -40,8 +40,7 @@ class SecretsSandboxes:
         vault: dict[tuple[str, str], str] = {}
         apps: dict[str, dict[str, str]] = {}
         for registered in SECRETS:
-            shares = [registered.for_app(app) for app in registered.apps] if registered.per_app else [registered]
-            for spec in shares:
+            for spec in registered.shares():
                 value = secrets.token_hex(32)
                 vault[(spec.vault_path, spec.name)] = value
                 for app in spec.apps:

@@ -57,6 +57,10 @@ class SecretSpec:
         """The one app's share of a ``per_app`` secret: what a rotation on that console touches."""
         return replace(self, apps=(app,), vault_path=f"{self.vault_path.rstrip('/')}/{app}", per_app=False)
 
+    def shares(self) -> tuple[SecretSpec, ...]:
+        """The specs that each hold one value: this one, or one per app for a ``per_app`` secret."""
+        return tuple(self.for_app(app) for app in self.apps) if self.per_app else (self,)
+
 
 SECRETS: tuple[SecretSpec, ...] = (
     SecretSpec(
