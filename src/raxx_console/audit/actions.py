@@ -38,4 +38,3 @@ ACTIONS: dict[str, str] = {
     "console.secrets.rotated_manually": "an admin recorded a manual (SOP) rotation",
     "console.secrets.rotation_incomplete": "a rotation stopped at a step; retry resumes it",
 }
-
