@@ -40,15 +40,20 @@ RUNBOOKS = ROOT / "docs" / "ops" / "runbooks"
 SRC = ROOT / "src" / "raxx_console"
 
 #: Artefacts that exist only on branches not merged yet. Each says which branch brings it; the
-#: coordinator empties this table after merging them (the test then checks them like the rest).
+#: coordinator empties this table after merging them (the test then checks them like the rest;
+#: the audit actions go into ``raxx_console.audit.actions.ACTIONS``).
 PENDING: dict[tuple[str, str], str] = {
     ("route", "/admin/console-versions"): "lands with versions",
     ("audit action", "console.version.promoted"): "lands with versions",
     ("audit action", "console.version.promote_refused"): "lands with versions",
     ("option", "doctor --url"): "lands with opex",
+    ("command", "user list"): "lands with opex",
+    ("command", "user set-password"): "lands with opex",
+    ("command", "user disable"): "lands with opex",
     ("name", "RAXX_CONSOLE_TOKEN"): "lands with opex",
     ("log wording", "alert_aggregator batch emissions="): "lands with ingest",
-    ("log wording", "alert_aggregator batch"): "lands with ingest",
+    ("audit action", "console.user.password_set"): "lands with opex",
+    ("audit action", "console.user.disabled"): "lands with opex",
 }
 
 #: Wordings Heroku's platform logs itself (not ours): the runbooks grep for them too.
@@ -263,6 +268,8 @@ def test_every_raxx_console_command_line_parses():
             continue
         if isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
             named = " ".join(path)
+            if pending("command", f"{named} {rest[0]}"):
+                continue
             failures.append(f"{line.where()}: command 'raxx-console {named}' has no subcommand {rest[0]!r}")
             continue
         if tuple(path) not in helped:
@@ -373,7 +380,11 @@ def test_every_action_the_code_writes_is_in_the_registry():
         for literal in re.findall(r'"(console\.[a-z_]+(?:\.[a-z_]+)+)"', path.read_text()):
             if not literal.startswith("console.raxx"):
                 written.add((literal, path.relative_to(ROOT)))
-    missing = sorted(f"{where}: {action}" for action, where in written if action not in ACTIONS)
+    missing = sorted(
+        f"{where}: {action}"
+        for action, where in written
+        if action not in ACTIONS and not pending("audit action", action)
+    )
     assert len(written) >= 20
     registry = "src/raxx_console/audit/actions.py"
     assert not missing, f"audit actions missing from {registry}:\n  " + "\n  ".join(missing)
