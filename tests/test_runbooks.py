@@ -432,8 +432,8 @@ def test_every_log_wording_quoted_is_one_the_code_emits():
                 for piece in wording_pieces(pattern, extended):
                     check(line, piece, ignore_case)
         elif "heroku config " in line.text:  # config var names grepped for
-            for pattern, _, extended in grep_patterns(line):
-                for piece in wording_pieces(pattern, extended):
+            for pattern, _, _ in grep_patterns(line):
+                for piece in re.findall(r"[A-Z][A-Z0-9_]{2,}", pattern):
                     if not any(name.startswith(piece) for name in env):
                         failures.append(f"{line.where()}: no config var in .env.example starts {piece!r}")
     for line in all_lines():
@@ -447,4 +447,23 @@ def test_every_log_wording_quoted_is_one_the_code_emits():
                 if piece.strip():
                     check(line, piece.strip(), False)
     assert seen >= 15, "the runbooks' log wordings went missing"
+    assert not failures, report(failures)
+
+
+# --------------------------------------------------------------------------- silenced writes
+
+
+def test_every_heroku_or_vault_write_is_silenced():
+    """``heroku config:set`` echoes values (SECRET_KEY leaked that way): every write is silenced."""
+    failures, seen = [], 0
+    for block in all_blocks():
+        if block.language not in ("sh", "bash", ""):
+            continue
+        logical = block.body.replace("\\\n", " ").splitlines()
+        for command in logical:
+            if re.search(r"heroku\s+config:(?:set|unset)|infisical\s+secrets\s+set", command):
+                seen += 1
+                if not command.rstrip().endswith(">/dev/null 2>&1"):
+                    failures.append(f"{block.doc}:{block.number}: not silenced: {command.strip()!r}")
+    assert seen >= 10, "the runbooks' config writes went missing"
     assert not failures, report(failures)
