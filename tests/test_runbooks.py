@@ -43,9 +43,6 @@ SRC = ROOT / "src" / "raxx_console"
 #: coordinator empties this table after merging them (the test then checks them like the rest;
 #: the audit actions go into ``raxx_console.audit.actions.ACTIONS``).
 PENDING: dict[tuple[str, str], str] = {
-    ("route", "/admin/console-versions"): "lands with versions",
-    ("audit action", "console.version.promoted"): "lands with versions",
-    ("audit action", "console.version.promote_refused"): "lands with versions",
     ("option", "doctor --url"): "lands with opex",
     ("command", "user list"): "lands with opex",
     ("command", "user set-password"): "lands with opex",

@@ -34,6 +34,8 @@ ACTIONS: dict[str, str] = {
     "console.deploy.intent.breakglass": "a break-glass deploy was requested (`deploy --breakglass`)",
     "console.deploy.dispatched": "GitHub accepted a deploy's workflow dispatch",
     "console.deploy.completed": "a deploy's run finished (its conclusion in the payload)",
+    "console.version.promoted": "an admin promoted staging's SHA to prod (PROMOTE + TOTP)",
+    "console.version.promote_refused": "a promotion was refused (the reason in the payload, never the code)",
     "console.secrets.rotated": "a Mode A rotation finished: vault, both apps, verified",
     "console.secrets.rotated_manually": "an admin recorded a manual (SOP) rotation",
     "console.secrets.rotation_incomplete": "a rotation stopped at a step; retry resumes it",

@@ -348,8 +348,6 @@ def _outcome(row: SecretRotation, spec: SecretSpec) -> RotationOutcome:
 
 # --------------------------------------------------------------------------- modes and manual rotations
 
-MODE_A_FLAG = "FLAG_CONSOLE_ROTATION_MODE_A"
-
 
 def mode(spec: SecretSpec, mode_a_on: bool) -> str:
     """``handler`` when Rotate runs the secret's Mode A handler, else ``manual`` (its SOP)."""
