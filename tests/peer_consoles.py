@@ -3,6 +3,7 @@
 ``staging`` runs on its own SQLite copy (the console under test keeps the test's backend) and has
 issued the service token prod calls it with. ``peer_settings`` links the console under test to it;
 request it before ``app``. Pages that behave as prod need the prod host: ``prod_client``.
+``start_console`` starts any second live console (console versions starts a prod one).
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ STAGING_HOST = "console-staging.raxx.app"
 
 
 @dataclass
-class StagingConsole:
+class LiveConsole:
     app: Flask
     console: Console
     server: BackgroundServer
-    #: The service token staging issued for prod (``token create --service console-prod``).
+    #: The service token this console issued for the console under test (``token create --service``).
     token: str
     stopped: bool = field(default=False)
 
@@ -44,40 +45,52 @@ class StagingConsole:
         return self.server.url
 
     def stop(self) -> None:
-        """Take staging down: its port stops answering."""
+        """Take this console down: its port stops answering."""
         if not self.stopped:
             self.server.stop()
             self.stopped = True
 
 
-@pytest.fixture
-def staging(sqlite_template: Path, tmp_path: Path, clock: ManualClock) -> Iterator[StagingConsole]:
-    path = tmp_path / "staging.db"
+def start_console(
+    sqlite_template: Path,
+    tmp_path: Path,
+    clock: ManualClock,
+    *,
+    name: str,
+    service: str,
+    overrides: dict[str, Any] | None = None,
+) -> LiveConsole:
+    """A second live console on its own SQLite copy, with the service token it issued for ``service``."""
+    path = tmp_path / f"{name}.db"
     shutil.copy(sqlite_template, path)
     app = create_app(
         {
             "DATABASE_URL": f"sqlite:///{path}",
-            "INSTANCE_PATH": str(tmp_path / "staging-instance"),
-            "SECRET_KEY": "staging-secret-key-0123456789",
+            "INSTANCE_PATH": str(tmp_path / f"{name}-instance"),
+            "SECRET_KEY": f"{name}-secret-key-0123456789",
             "CONSOLE_ENV": "development",
             "CONSOLE_HOST_ENV_MAP": f"{PROD_HOST}=production,{STAGING_HOST}=staging",
+            **(overrides or {}),
         },
         clock=clock,
     )
     console: Console = app.extensions["raxx_console"]
     with console.db.session() as session:
-        token = auth_service.create_service_token(
-            session, clock, service="console-prod", actor="test", env="staging"
-        )
-    server = BackgroundServer(app, name="staging-console").start()
-    staging = StagingConsole(app, console, server, token)
-    yield staging
-    staging.stop()
-    console.db.dispose()
+        token = auth_service.create_service_token(session, clock, service=service, actor="test", env=name)
+    server = BackgroundServer(app, name=f"{name}-console").start()
+    return LiveConsole(app, console, server, token)
 
 
 @pytest.fixture
-def peer_settings(settings_overrides: dict[str, Any], staging: StagingConsole) -> dict[str, Any]:
+def staging(sqlite_template: Path, tmp_path: Path, clock: ManualClock) -> Iterator[LiveConsole]:
+    staging = start_console(sqlite_template, tmp_path, clock, name="staging", service="console-prod")
+    yield staging
+    staging.stop()
+    staging.console.db.dispose()
+
+
+@pytest.fixture
+def peer_settings(settings_overrides: dict[str, Any], staging: LiveConsole) -> dict[str, Any]:
     """The console under test (prod) linked to ``staging``; request it before ``app``."""
     settings_overrides["CONSOLE_PEER_URLS"] = f"staging={staging.url}"
     settings_overrides["CONSOLE_PEER_TOKEN"] = staging.token

@@ -23,6 +23,7 @@ BLUEPRINTS = (
     "raxx_console.alerts.ingest",
     "raxx_console.alerts.views",
     "raxx_console.deploys.views",
+    "raxx_console.deploys.versions_views",
     "raxx_console.secrets.views",
     "raxx_console.audit.views",
 )

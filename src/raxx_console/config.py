@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     WEB_CONCURRENCY: int = Field(default=2, ge=1, le=64)
     SOURCE_VERSION: OptionalStr = None
     HEROKU_SLUG_COMMIT: OptionalStr = None
+    HEROKU_RELEASE_CREATED_AT: OptionalStr = None
+    #: Sandbox only (version.py): /version reports what the GitHub sandbox deployed here.
+    VERSION_SANDBOX_DEPLOYED_URL: OptionalStr = None
     MAX_CONTENT_LENGTH: int = Field(default=2 * 1024 * 1024, ge=1024)
     LOG_LEVEL: str = "INFO"
 
@@ -239,6 +242,12 @@ class Settings(BaseSettings):
     def _production_needs_secret_key(self) -> Settings:
         if self.CONSOLE_ENV is ConsoleEnv.production and self.SECRET_KEY is None:
             raise ValueError("SECRET_KEY is required when CONSOLE_ENV=production")
+        return self
+
+    @model_validator(mode="after")
+    def _sandbox_version_not_in_production(self) -> Settings:
+        if self.CONSOLE_ENV is ConsoleEnv.production and self.VERSION_SANDBOX_DEPLOYED_URL:
+            raise ValueError("VERSION_SANDBOX_DEPLOYED_URL is for the sandbox; unset it in production")
         return self
 
     # ------------------------------------------------------------------------------

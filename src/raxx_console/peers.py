@@ -37,6 +37,9 @@ log = logging.getLogger("raxx_console.peers")
 
 #: The authenticated twin of the peer's public ``/version`` (health/views.py).
 VERSION_PATH = "/api/peer/version"
+#: Where the peer enrols this console's next service token and retires the old ones (auth/views.py).
+SERVICE_TOKENS_PATH = "/api/peer/service-tokens"
+SERVICE_TOKENS_RETIRE_PATH = "/api/peer/service-tokens/retire"
 
 
 class PeerStatus(StrEnum):
@@ -113,8 +116,6 @@ class PeerLink:
         self.env, self.base_url, self.clock = env, base_url, clock
         self._token = token
         headers = {"Accept": "application/json", **cf_headers}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(headers=headers, timeout=timeout, follow_redirects=False)
         self.last: PeerOutcome | None = None
 
@@ -143,13 +144,19 @@ class PeerLink:
     def close(self) -> None:
         self._http.close()
 
+    def use_token(self, token: str) -> None:
+        """Call with ``token`` from now on: the rotation that replaced the old one retired it at
+        the peer, before the restart that reads the new config var (secrets/handlers.py)."""
+        self._token = token
+
     # ------------------------------------------------------------------------------ calls
 
-    def get(self, path: str) -> PeerOutcome:
-        return self._call("GET", path)
+    def get(self, path: str, *, token: str | None = None) -> PeerOutcome:
+        """``token`` sends this one call with another token (a rotation proving its new one)."""
+        return self._call("GET", path, token=token)
 
-    def post(self, path: str, body: Mapping[str, Any]) -> PeerOutcome:
-        return self._call("POST", path, body)
+    def post(self, path: str, body: Mapping[str, Any], *, token: str | None = None) -> PeerOutcome:
+        return self._call("POST", path, body, token=token)
 
     def version(self) -> tuple[PeerOutcome, PeerVersion | None]:
         """The peer's ``/version`` document, read through the link (so the token is checked too)."""
@@ -163,12 +170,15 @@ class PeerLink:
             sha=sha, env=str(body.get("env", "")), deployed_at=deployed if isinstance(deployed, str) else None
         )
 
-    def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> PeerOutcome:
+    def _call(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, *, token: str | None = None
+    ) -> PeerOutcome:
         missing = self.missing()
         if missing:
             return self._done(PeerStatus.NOT_CONFIGURED, f"{', '.join(missing)} not set", method, path)
+        headers = {"Authorization": f"Bearer {token or self._token}"}
         try:
-            response = self._http.request(method, f"{self.base_url}{path}", json=body)
+            response = self._http.request(method, f"{self.base_url}{path}", json=body, headers=headers)
         except httpx.TimeoutException:
             return self._done(PeerStatus.UNREACHABLE, "timed out", method, path)
         except httpx.HTTPError as exc:

@@ -253,8 +253,6 @@ def test_the_page_has_no_inline_script_or_style(viewer, console):
 @pytest.mark.parametrize(
     ("query", "parameter"),
     [
-        ("actor=a%00b", "actor"),
-        ("payload.flag=%01", "payload.flag"),
         ("since=99999999999d", "since"),
         ("after=1-9999999999999999999", "after"),
         ("after=999999999999999999-1", "after"),
@@ -277,6 +275,17 @@ def test_odd_values_are_a_400_too(viewer, console, query, parameter):
 )
 def test_no_filter_value_makes_a_500(viewer, params):
     response = viewer.get("/console/audit.json", query_string=params)
-    assert response.status_code in (200, 400), response.get_data(as_text=True)
+    assert response.status_code in (200, 400, 422), response.get_data(as_text=True)
     if response.status_code == 400:
         assert response.get_json()["parameter"] in params
+    if response.status_code == 422:  # a control character, refused before the view (input_guard)
+        assert any(repr(name) in response.get_json()["field"] for name in params)
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"), [("actor=a%00b", "actor"), ("payload.flag=%01", "payload.flag")]
+)
+def test_a_control_character_in_a_filter_is_a_422_naming_it(viewer, query, parameter):
+    response = viewer.get(f"/console/audit.json?{query}")
+    assert response.status_code == 422
+    assert response.get_json()["field"] == f"query parameter {parameter!r}"

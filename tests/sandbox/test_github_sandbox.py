@@ -143,13 +143,16 @@ def test_the_sandbox_tells_which_sha_a_completed_console_deploy_deployed(gh, git
         f"{github_sandbox.url}/_sandbox/deployed",
         params={"workflow": "deploy-console.yml", "environment": "production"},
     )
-    assert deployed.json() == {"sha": None}, "not until the run completes"
+    assert deployed.json() == {"sha": None, "deployed_at": None}, "not until the run completes"
     clock.advance(60)
     deployed = httpx.get(
         f"{github_sandbox.url}/_sandbox/deployed",
         params={"workflow": "deploy-console.yml", "environment": "production"},
     )
-    assert deployed.json() == {"sha": old}
+    finished = (clock.now() - timedelta(seconds=60 - 8)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )  # queued 2 s + run 6 s
+    assert deployed.json() == {"sha": old, "deployed_at": finished}
 
 
 def test_faults_down_and_error500_are_unavailable_and_controls_check_their_input(gh, github_sandbox):

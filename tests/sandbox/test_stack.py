@@ -31,7 +31,7 @@ from raxx_console.sandbox.stack import (
     SandboxStack,
     surfaces_toml,
 )
-from raxx_console.secrets.registry import SECRETS
+from raxx_console.secrets.registry import CONSOLE_APPS, SECRETS
 from raxx_console.status.surfaces import load_surfaces
 
 RUNBOOK_SURFACES = ["api-prod", "api-staging", "console-prod", "console-staging", "getraxx", "raxx-mockups"]
@@ -289,12 +289,18 @@ def test_the_sandbox_command_runs_just_the_sandboxes(tmp_path):
     assert "export SURFACES_FILE=" in run.output and "Traceback" not in run.output
 
 
-def test_the_registry_secrets_are_seeded_alike_in_the_vault_and_both_apps(stack):
-    for spec in SECRETS:
+def test_the_registry_secrets_are_seeded_alike_in_the_vault_and_their_apps(stack):
+    for spec in (share for registered in SECRETS for share in registered.shares()):
         value = stack.secrets.infisical_app.current(spec.vault_path, spec.name)
         assert value
         for app in spec.apps:
             assert stack.secrets.heroku_app.config_var(app, spec.name) == value
+    # Each console app holds its own peer token, at its own vault path.
+    tokens = {app: stack.secrets.heroku_app.config_var(app, "CONSOLE_PEER_TOKEN") for app in CONSOLE_APPS}
+    assert all(tokens.values()) and len(set(tokens.values())) == 2
+    for app, value in tokens.items():
+        vault = stack.secrets.infisical_app
+        assert vault.current(f"/MooseQuest/console/peer/{app}", "CONSOLE_PEER_TOKEN") == value
     overrides = stack.settings_overrides(console_url="http://127.0.0.1:5999")
     assert overrides["HEROKU_API_URL"] == stack.secrets.heroku.url
     assert overrides["INFISICAL_API_URL"] == stack.secrets.infisical.url

@@ -15,6 +15,7 @@ from raxx_console.secrets import service
 from raxx_console.secrets.handlers import HANDLERS
 from raxx_console.secrets.registry import CONSOLE_APPS, get_spec
 from raxx_console.secrets.service import RotationOutcome
+from tests.peer_consoles import peer_settings, staging  # noqa: F401  (test_peer_token.py)
 from tests.support.accounts import login, make_user
 
 NAME = "SECRET_KEY"

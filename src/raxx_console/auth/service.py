@@ -217,6 +217,11 @@ def create_token(session: Session, clock: Clock, *, user: User, name: str, actor
     return token
 
 
+def new_service_token() -> str:
+    """A service token's value: 256 random bits behind the ``rxs_`` prefix."""
+    return SERVICE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
 def create_service_token(session: Session, clock: Clock, *, service: str, actor: str, env: str) -> str:
     """A token for another console (``peers.py``) to call this one's peer API, and nothing else.
 
@@ -225,10 +230,15 @@ def create_service_token(session: Session, clock: Clock, *, service: str, actor:
     service = service.strip()
     if not service or len(service) > 100:
         raise AuthError("--service must name the calling console in 1 to 100 characters")
-    token = SERVICE_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ServiceToken(
-        service=service, token_hash=hash_token(token), prefix=token[:PREFIX_LENGTH], created_at=clock.now()
-    )
+    token = new_service_token()
+    _add_service_token(session, clock, service, hash_token(token), token[:PREFIX_LENGTH], actor, env)
+    return token
+
+
+def _add_service_token(
+    session: Session, clock: Clock, service: str, token_hash: str, prefix: str, actor: str, env: str
+) -> ServiceToken:
+    row = ServiceToken(service=service, token_hash=token_hash, prefix=prefix, created_at=clock.now())
     session.add(row)
     session.flush()
     audit.record(
@@ -239,7 +249,51 @@ def create_service_token(session: Session, clock: Clock, *, service: str, actor:
         selected_env=env,
         payload={"service_token_id": row.id, "service": service, "prefix": row.prefix},
     )
-    return token
+    return row
+
+
+def enrol_service_token(
+    session: Session, clock: Clock, *, caller: ServiceToken, token_hash: str, prefix: str, env: str
+) -> ServiceToken:
+    """The other console rotating its token: accept the new one (sent as its SHA-256 and prefix,
+    never in clear) for the same service, beside the calling token until that is retired.
+
+    Idempotent, so a resumed rotation can enrol again: the caller's own or an already enrolled
+    live token of the same service is answered as it is (docs/decisions.md, "Rotating the peer
+    link's service token").
+    """
+    token_hash, prefix = token_hash.strip().lower(), prefix.strip()
+    if len(token_hash) != 64 or any(ch not in "0123456789abcdef" for ch in token_hash):
+        raise AuthError("token_hash must be the new token's SHA-256 in 64 hex digits")
+    if not prefix.startswith(SERVICE_TOKEN_PREFIX) or len(prefix) != PREFIX_LENGTH:
+        raise AuthError(f"prefix must be the new token's first {PREFIX_LENGTH} characters")
+    existing = session.scalar(select(ServiceToken).where(ServiceToken.token_hash == token_hash))
+    if existing is not None:
+        if existing.service != caller.service or existing.revoked_at is not None:
+            raise AuthError("that token cannot be enrolled: it is revoked or belongs to another service")
+        return existing
+    return _add_service_token(
+        session, clock, caller.service, token_hash, prefix, f"service:{caller.service}", env
+    )
+
+
+def retire_other_service_tokens(
+    session: Session, clock: Clock, *, caller: ServiceToken, env: str
+) -> list[ServiceToken]:
+    """Revoke every live token of the caller's service but the calling one: the last step of the
+    other console's rotation, called with the new token once it has proven itself."""
+    rows = list(
+        session.scalars(
+            select(ServiceToken).where(
+                ServiceToken.service == caller.service,
+                ServiceToken.revoked_at.is_(None),
+                ServiceToken.id != caller.id,
+            )
+        )
+    )
+    for row in rows:
+        _revoke(session, clock, row, actor=f"service:{caller.service}", env=env)
+    return rows
 
 
 def revoke_token(
@@ -263,7 +317,12 @@ def revoke_token(
         raise AuthError(
             f"no live token with prefix {prefix}" if not rows else f"{len(rows)} live tokens share {prefix}"
         )
-    row = rows[0]
+    return _revoke(session, clock, rows[0], actor=actor, env=env)
+
+
+def _revoke(
+    session: Session, clock: Clock, row: ApiToken | ServiceToken, *, actor: str, env: str
+) -> ApiToken | ServiceToken:
     row.revoked_at = clock.now()
     owner = {"service": row.service} if isinstance(row, ServiceToken) else {"user_id": row.user_id}
     audit.record(

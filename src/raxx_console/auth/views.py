@@ -1,18 +1,33 @@
-"""Login and logout pages. A failed login never says which half was wrong, and is rate-limited."""
+"""Login and logout pages (a failed login never says which half was wrong, and is rate-limited),
+TOTP enrolment, and the peer API the other console rotates its service token through."""
 
 from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from raxx_console.audit import service as audit
 from raxx_console.auth import service, totp
-from raxx_console.auth.access import actor, current_user, require_role, start_session
-from raxx_console.auth.models import Role, User
+from raxx_console.auth.access import actor, current_user, require_role, require_service, start_session
+from raxx_console.auth.models import Role, ServiceToken, User
 from raxx_console.context import console, db_session
+from raxx_console.errors import ApiError
 from raxx_console.middleware.env_guard import selected_env
+from raxx_console.peers import SERVICE_TOKENS_PATH, SERVICE_TOKENS_RETIRE_PATH
 
 bp = Blueprint("auth", __name__)
 
@@ -150,3 +165,44 @@ def totp_qr() -> Response:
         mimetype="image/svg+xml",
         headers={"Cache-Control": "no-store"},
     )
+
+
+# --- the peer API: the other console rotating the token it calls this one with ------------------
+
+
+def _caller() -> ServiceToken:
+    service_token: ServiceToken = g.service
+    return service_token
+
+
+@bp.post(SERVICE_TOKENS_PATH)
+@require_service
+def peer_enrol_service_token() -> tuple[Response, int]:
+    """Accept the caller's next token (its SHA-256 and prefix only), beside the current one."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("token_hash", "prefix")):
+        raise ApiError(400, "invalid_body", "expected a JSON object with token_hash and prefix strings")
+    ctx, db = console(), db_session()
+    try:
+        row = service.enrol_service_token(
+            db,
+            ctx.clock,
+            caller=_caller(),
+            token_hash=body["token_hash"],
+            prefix=body["prefix"],
+            env=selected_env(),
+        )
+    except service.AuthError as exc:
+        raise ApiError(409, "token_not_enrolled", str(exc)) from None
+    db.commit()
+    return jsonify({"service": row.service, "prefix": row.prefix, "enrolled": True}), 201
+
+
+@bp.post(SERVICE_TOKENS_RETIRE_PATH)
+@require_service
+def peer_retire_service_tokens() -> Response:
+    """Called with the caller's new token: revoke every other live token of its service."""
+    ctx, db = console(), db_session()
+    rows = service.retire_other_service_tokens(db, ctx.clock, caller=_caller(), env=selected_env())
+    db.commit()
+    return jsonify({"service": _caller().service, "revoked": [row.prefix for row in rows]})

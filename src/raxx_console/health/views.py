@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
@@ -18,36 +14,9 @@ from raxx_console.context import console, db_session
 from raxx_console.health import doctor, panel
 from raxx_console.health.metrics import registry_for as metrics_registry
 from raxx_console.integrations.registry import peer_link
+from raxx_console.version import running_version
 
 bp = Blueprint("health", __name__)
-
-
-@lru_cache(maxsize=1)
-def _git_sha() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=2,
-            cwd=Path(__file__).resolve().parent,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def source_version() -> str:
-    """The running code's SHA: ``SOURCE_VERSION`` (Heroku build), ``HEROKU_SLUG_COMMIT``, or git."""
-    settings = console().settings
-    return (
-        settings.SOURCE_VERSION
-        or settings.HEROKU_SLUG_COMMIT
-        or os.environ.get("GIT_COMMIT")
-        or _git_sha()
-        or "unknown"
-    )
 
 
 @bp.get("/healthz")
@@ -59,7 +28,10 @@ def healthz() -> tuple[Response, int]:
 
 @bp.get("/version")
 def version() -> Response:
-    return jsonify({"sha": source_version(), "env": console().env})
+    """The running SHA and its deploy time (raxx_console/version.py)."""
+    ctx = console()
+    running = running_version(ctx.settings, ctx.env)
+    return jsonify({"sha": running.sha, "env": running.env, "deployed_at": running.deployed_at})
 
 
 @bp.get("/api/peer/version")

@@ -22,7 +22,9 @@ unauthorized = 401 for any token; ``latency_ms``), ``POST /_sandbox/pace``
 ``POST /_sandbox/legacy`` (``{"on": true}``: dispatch answers a bare 204),
 ``POST /_sandbox/commits`` (push a commit to main),
 ``GET /_sandbox/dispatches``, ``GET /_sandbox/deployed?workflow=&environment=`` (the SHA the
-newest successful run deployed: what a console's ``/version`` would report), ``POST /_sandbox/reset``.
+newest successful run deployed and when it finished: what a console's ``/version`` would report;
+a console reads it with ``VERSION_SANDBOX_DEPLOYED_URL``, raxx_console/version.py),
+``POST /_sandbox/reset``.
 """
 
 from __future__ import annotations
@@ -163,10 +165,15 @@ class GitHubSandboxState:
 
     def deployed(self, workflow: str, environment: str) -> str | None:
         """The SHA the newest successful completed run of ``workflow`` to ``environment`` deployed."""
+        run = self.deployed_run(workflow, environment)
+        return run.deployed_sha if run is not None else None
+
+    def deployed_run(self, workflow: str, environment: str) -> Run | None:
+        """The newest successful completed run of ``workflow`` to ``environment``."""
         for run in reversed(self.runs):
             if run.workflow.path == workflow and run.inputs.get("environment") == environment:
                 if self.status_of(run) == ("completed", "success"):
-                    return run.deployed_sha
+                    return run
         return None
 
 
@@ -443,8 +450,11 @@ def create_github_sandbox(*, token: str, clock: Clock | None = None) -> Flask:
 
     @app.get("/_sandbox/deployed")
     def deployed() -> Response:
-        sha = state.deployed(request.args.get("workflow", ""), request.args.get("environment", ""))
-        return jsonify({"sha": sha})
+        run = state.deployed_run(request.args.get("workflow", ""), request.args.get("environment", ""))
+        if run is None:
+            return jsonify({"sha": None, "deployed_at": None})
+        finished = run.created_at + timedelta(seconds=run.queued_seconds + run.run_seconds)
+        return jsonify({"sha": run.deployed_sha, "deployed_at": _iso(finished)})
 
     @app.post("/_sandbox/reset")
     def reset() -> Response:

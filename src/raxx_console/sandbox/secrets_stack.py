@@ -1,7 +1,8 @@
 """The Heroku and Infisical sandboxes of ``serve --sandbox``, seeded with the secrets registry.
 
 Every registry secret gets a random value in the vault sandbox at its path, and the same value
-in each of its apps' config vars in the Heroku sandbox — the state a rotation starts from.
+in each of its apps' config vars in the Heroku sandbox — the state a rotation starts from. A
+per-app secret (``CONSOLE_PEER_TOKEN``) gets one value per app, at ``<vault path>/<app>``.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ class SecretsSandboxes:
         client_secret = secrets.token_hex(32)
         vault: dict[tuple[str, str], str] = {}
         apps: dict[str, dict[str, str]] = {}
-        for spec in SECRETS:
-            value = secrets.token_hex(32)
-            vault[(spec.vault_path, spec.name)] = value
-            for app in spec.apps:
-                apps.setdefault(app, {})[spec.name] = value
+        for registered in SECRETS:
+            for spec in registered.shares():
+                value = secrets.token_hex(32)
+                vault[(spec.vault_path, spec.name)] = value
+                for app in spec.apps:
+                    apps.setdefault(app, {})[spec.name] = value
         heroku_app = create_heroku_sandbox(token, apps)
         infisical_app = create_infisical_sandbox(
             client_id=client_id,

@@ -21,7 +21,7 @@ from typing import Any
 from raxx_console.clock import Clock
 from raxx_console.context import Console
 from raxx_console.customers import service as customers
-from raxx_console.flags.registry import LINKED_TICKET_FLAG
+from raxx_console.flags.registry import LINKED_TICKET_FLAG, ROTATE_UI_FLAG, ROTATION_MODE_A_FLAG
 from raxx_console.health.startup import TICKETING_FLAGS
 from raxx_console.integrations.freescout_client import FreeScoutClient
 from raxx_console.integrations.freescout_config import FreeScoutConfig
@@ -45,7 +45,7 @@ DEPLOY_DEMO_SURFACE = "api-staging"
 DEMO_DEPLOY_FLAGS = ("FLAG_CONSOLE_DEPLOY_UI", "FLAG_CONSOLE_DEPLOY_CHIP")
 DEPLOY_FOLLOW_INTERVAL_SECONDS = 2
 #: On in the sandbox, so the rotation demo works at once (against the sandboxes only).
-ROTATION_FLAGS = ("FLAG_CONSOLE_ROTATE_UI", "FLAG_CONSOLE_ROTATION_MODE_A")
+ROTATION_FLAGS = (ROTATE_UI_FLAG, ROTATION_MODE_A_FLAG)
 
 #: (email, name, [(subject, status)]) — customers for entry C, with conversations in the support mailbox.
 DEMO_CUSTOMERS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (

@@ -15,10 +15,11 @@ def secrets_group() -> None:
 @secrets_group.command("list")
 def secrets_list() -> None:
     """Every known secret: its mode, last rotation (from the audit log), due date, open rotation."""
+    from raxx_console.flags.registry import ROTATION_MODE_A_FLAG
     from raxx_console.secrets import service
 
     console = load_console()
-    mode_a = console.flags.is_enabled(service.MODE_A_FLAG)
+    mode_a = console.flags.is_enabled(ROTATION_MODE_A_FLAG)
     now = console.clock.now()
     with console.db.session() as session:
         states = service.states(session, now)

@@ -16,6 +16,7 @@ ROTATION_STATES = (ROTATION_RUNNING, ROTATION_INCOMPLETE, ROTATION_DONE)
 
 #: The steps, in order; ``app:<name>`` is one per app holding the secret.
 STEP_VAULT = "vault"
+STEP_ENROL = "enrol"
 STEP_VERIFY = "verify"
 STEP_RETIRE = "retire"
 STEP_DONE = "done"

@@ -1,10 +1,11 @@
 """The secrets registry's state, and the rotation engine.
 
 **The engine** (``rotate``) runs a rotation as steps: record the new value's fingerprint → write
-it to the vault → set it on each app → verify every app by fingerprint (and a live call where the
-handler has one) → retire the old value → audit ``console.secrets.rotated``. Each step commits
-its progress in its own short transaction and no transaction is open during a call to Heroku or
-Infisical, so the engine takes the ``Database`` rather than one session.
+it to the vault → have its system accept it (the handler's ``enrol``) → set it on each app →
+verify every app by fingerprint (and a live call where the handler has one) → retire the old
+value → audit ``console.secrets.rotated``. Each step commits its progress in its own short
+transaction and no transaction is open during a call to Heroku, Infisical or the peer, so the
+engine takes the ``Database`` rather than one session.
 
 The value lives only in this function's locals, the vault and the apps' config vars: the
 database keeps the step, the fingerprint and the vault *version* numbers. A failure leaves the
@@ -42,6 +43,7 @@ from raxx_console.secrets.models import (
     ROTATION_INCOMPLETE,
     ROTATION_RUNNING,
     STEP_DONE,
+    STEP_ENROL,
     STEP_RETIRE,
     STEP_VAULT,
     STEP_VERIFY,
@@ -116,10 +118,14 @@ def rotate(
     env: str,
 ) -> RotationOutcome:
     """Run (or resume) the rotation of ``spec``; RotationRefused if one is already running."""
+    spec = handler.scope(spec)
     rotation_id = _claim(db, clock, spec.name, actor)
     step = STEP_VAULT
     try:
         value = _new_value(db, clock, rotation_id, spec, handler, vault)
+        step = STEP_ENROL
+        _progress(db, clock, rotation_id, step=step)
+        handler.enrol(value)
         for app in spec.apps:
             if app in _row(db, rotation_id).apps_done:
                 continue
@@ -341,8 +347,6 @@ def _outcome(row: SecretRotation, spec: SecretSpec) -> RotationOutcome:
 
 
 # --------------------------------------------------------------------------- modes and manual rotations
-
-MODE_A_FLAG = "FLAG_CONSOLE_ROTATION_MODE_A"
 
 
 def mode(spec: SecretSpec, mode_a_on: bool) -> str:

@@ -18,6 +18,7 @@ from raxx_console.auth.models import Role
 from raxx_console.clock import ago, iso
 from raxx_console.context import Console, console, db_session
 from raxx_console.errors import ApiError
+from raxx_console.flags.registry import ROTATE_UI_FLAG, ROTATION_MODE_A_FLAG
 from raxx_console.flags.views import FORM_TYPES
 from raxx_console.integrations import registry as integrations
 from raxx_console.middleware.env_guard import selected_env
@@ -28,13 +29,10 @@ from raxx_console.secrets.service import RotationOutcome, RotationRefused, Secre
 
 bp = Blueprint("secrets", __name__)
 
-ROTATE_UI = "FLAG_CONSOLE_ROTATE_UI"
-MODE_A = service.MODE_A_FLAG
-
 
 def handler_mode(ctx: Console, spec: SecretSpec) -> bool:
     """True when Rotate runs the secret's Mode A handler; False means its manual SOP."""
-    return service.mode(spec, ctx.flags.is_enabled(MODE_A)) == "handler"
+    return service.mode(spec, ctx.flags.is_enabled(ROTATION_MODE_A_FLAG)) == "handler"
 
 
 def _row_json(ctx: Console, state: SecretState) -> dict[str, Any]:
@@ -44,7 +42,7 @@ def _row_json(ctx: Console, state: SecretState) -> dict[str, Any]:
         "description": spec.description,
         "apps": list(spec.apps),
         "vault_path": spec.vault_location,
-        "mode": service.mode(spec, ctx.flags.is_enabled(MODE_A)),
+        "mode": service.mode(spec, ctx.flags.is_enabled(ROTATION_MODE_A_FLAG)),
         "has_handler": spec.name in HANDLERS,
         "max_age_days": spec.max_age_days,
         "last_rotated_at": iso(last.at) if last else None,
@@ -75,8 +73,8 @@ def index() -> str:
         "secrets/index.html",
         rows=[_row_json(ctx, state) for state in service.states(session, now)],
         recent=service.recent(session),
-        rotate_ui=ctx.flags.is_enabled(ROTATE_UI),
-        mode_a=ctx.flags.is_enabled(MODE_A),
+        rotate_ui=ctx.flags.is_enabled(ROTATE_UI_FLAG),
+        mode_a=ctx.flags.is_enabled(ROTATION_MODE_A_FLAG),
         ago=lambda when: ago(now, when),
     )
 
@@ -93,15 +91,15 @@ def index_json() -> Response:
                 {"at": iso(row.created_at), "action": row.action, "actor": row.actor, **row.payload}
                 for row in service.recent(session)
             ],
-            "rotate_ui": ctx.flags.is_enabled(ROTATE_UI),
-            "mode_a": ctx.flags.is_enabled(MODE_A),
+            "rotate_ui": ctx.flags.is_enabled(ROTATE_UI_FLAG),
+            "mode_a": ctx.flags.is_enabled(ROTATION_MODE_A_FLAG),
         }
     )
 
 
 def _actionable(name: str) -> SecretSpec:
     """The row an action is for; 404 while the rotate UI is off or for an unknown name."""
-    if not console().flags.is_enabled(ROTATE_UI):
+    if not console().flags.is_enabled(ROTATE_UI_FLAG):
         abort(404)
     spec = get_spec(name)
     if spec is None:
@@ -123,7 +121,11 @@ def rotate(name: str) -> Any:
     spec = _actionable(name)
     ctx = console()
     if not handler_mode(ctx, spec):
-        why = f"{MODE_A} is off" if spec.name in HANDLERS else f"{spec.name} has no Mode A handler"
+        why = (
+            f"{ROTATION_MODE_A_FLAG} is off"
+            if spec.name in HANDLERS
+            else f"{spec.name} has no Mode A handler"
+        )
         return _refused(
             "manual_rotation", f"{why}: rotate it by its SOP, then record the manual rotation.", spec
         )
