@@ -19,7 +19,11 @@ bp = Blueprint("status", __name__)
 def grid() -> str:
     ctx = console()
     tiles = service.tiles(
-        db_session(), ctx.clock, ctx.surfaces, ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW
+        db_session(),
+        ctx.clock,
+        ctx.surfaces,
+        ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW,
+        cache=ctx.components,
     )
     return render_template("status/grid.html", tiles=tiles, poll_interval=ctx.settings.POLL_INTERVAL_SECONDS)
 
@@ -29,7 +33,11 @@ def grid() -> str:
 def grid_json() -> Response:
     ctx = console()
     tiles = service.tiles(
-        db_session(), ctx.clock, ctx.surfaces, ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW
+        db_session(),
+        ctx.clock,
+        ctx.surfaces,
+        ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW,
+        cache=ctx.components,
     )
     return jsonify(
         {
