@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock, iso
@@ -54,13 +54,15 @@ class Check:
     checked_at: datetime
     status: str
     latency_ms: int | None
-    #: Its JSON, built once per poll cycle rather than on every status.json.
+    #: Its JSON and its tooltip, built once per poll cycle rather than on every request.
     json: dict[str, Any] = field(compare=False)
+    title: str = field(compare=False)
 
     @classmethod
     def of(cls, checked_at: datetime, status: str, latency_ms: int | None) -> Check:
         json = {"checked_at": iso(checked_at), "status": status, "latency_ms": latency_ms}
-        return cls(checked_at, status, latency_ms, json)
+        title = f"{checked_at:%H:%M:%S} {status}" + (f" {latency_ms} ms" if latency_ms is not None else "")
+        return cls(checked_at, status, latency_ms, json, title)
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,9 @@ def tiles(
     newest_check = select(func.max(SurfaceCheck.id)).scalar_subquery()
     rows: dict[str, SurfaceStatus] = {}
     newest: int | None = None
-    for row, newest_id in session.execute(select(SurfaceStatus, newest_check)).all():
+    # The hysteresis document is the poller's business, not the grid's: not loaded.
+    statuses = select(SurfaceStatus, newest_check).options(defer(SurfaceStatus.hysteresis))
+    for row, newest_id in session.execute(statuses).all():
         rows[row.surface_id], newest = row, newest_id
     if cache is None:
         histories = _read_histories(session)

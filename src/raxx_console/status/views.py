@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template
+import json
+
+from flask import Blueprint, Response, render_template
 
 from raxx_console.auth.access import require_role
 from raxx_console.auth.models import Role
@@ -39,9 +41,6 @@ def grid_json() -> Response:
         ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW,
         cache=ctx.components,
     )
-    return jsonify(
-        {
-            "surfaces": [tile.to_json() for tile in tiles],
-            "generated_at": iso(ctx.clock.now()),
-        }
-    )
+    body = {"surfaces": [tile.to_json() for tile in tiles], "generated_at": iso(ctx.clock.now())}
+    # Compact and unsorted: at 1,000 surfaces Flask's sorted encoding was a third of the request.
+    return Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")
