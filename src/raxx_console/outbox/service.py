@@ -354,13 +354,18 @@ def settle_done(session: Session, now: datetime, item_id: int, detail: str | Non
     )
 
 
-def deliver(console: Console, item_id: int) -> Result:
-    """Run the handler for one leased item (no transaction held across it) and record the result."""
-    with console.db.session() as session:
-        item = session.get(OutboxItem, item_id)
-        if item is None:
-            return Result.cancelled("item_gone")
-        session.expunge(item)
+def deliver(console: Console, item_id: int, *, item: OutboxItem | None = None) -> Result:
+    """Run the handler for one leased item (no transaction held across it) and record the result.
+
+    ``item``: the caller's detached copy of the item it just leased (entry A's inline delivery),
+    so it is not read again.
+    """
+    if item is None:
+        with console.db.session() as session:
+            item = session.get(OutboxItem, item_id)
+            if item is None:
+                return Result.cancelled("item_gone")
+            session.expunge(item)
     handler = handlers_of(console).get(item.kind)
     if item.expires_at is not None and console.clock.now() >= item.expires_at:
         result = Result.expired("expired_before_delivery")
