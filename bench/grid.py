@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import insert, select, text
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _summary import record
 from investigate import BenchDatabase
 from raxx_console import create_app
 from raxx_console.auth import service as auth_service
@@ -219,6 +220,14 @@ def main() -> int:
         print(
             f"{name:<44} {median:>10.1f} {max(wall):>8.1f} {statistics.median(cpu):>8.1f} "
             f"{median / peer:>7.1f}  {verdict}"
+        )
+        record(
+            "grid",
+            f"{name}, p50",
+            f"{median:.0f} ms",
+            "(shown)" if target is None else f"<= {target:.0f} ms",
+            None if target is None else median <= target,
+            f"{statistics.median(cpu):.1f} ms/request",
         )
     return 0
 
