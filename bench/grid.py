@@ -5,7 +5,7 @@
 PostgreSQL (``TEST_DATABASE_URL`` or the local ``test`` server; its own database, dropped on
 exit). Every surface has a status row and a full history strip (20 checks); a tenth are
 degraded, with an Investigate ticket each. Requests go through Flask's test client with an
-operator's bearer token (the heaviest page: every tile's actions). The peer in the same run is
+operator's bearer token (the heaviest page: every tile's actions) and a viewer's. The peer in the same run is
 one SQL statement that returns the grid's rows — what the database alone costs. Target: median
 <= 100 ms each; CPU per request is printed beside it (steadier than wall time on a busy machine).
 A fresh poll cycle (a new check) is measured too: the history strips are then read again.
@@ -139,21 +139,23 @@ def main() -> int:
         console = app.extensions["raxx_console"]
         try:
             seed(console, args.surfaces)
-            with console.db.session() as session:
-                auth_service.create_user(
-                    session,
-                    console.clock,
-                    email="bench@raxx.app",
-                    role="operator",
-                    password=None,
-                    actor="bench",
-                    env="development",
-                )
-            with console.db.session() as session:
-                user = session.scalar(select(User).where(User.email == "bench@raxx.app"))
-                token = auth_service.create_token(
-                    session, console.clock, user=user, name="bench", actor="bench", env="development"
-                )
+            tokens = {}
+            for role in ("operator", "viewer"):
+                with console.db.session() as session:
+                    auth_service.create_user(
+                        session,
+                        console.clock,
+                        email=f"{role}@raxx.app",
+                        role=role,
+                        password=None,
+                        actor="bench",
+                        env="development",
+                    )
+                with console.db.session() as session:
+                    user = session.scalar(select(User).where(User.email == f"{role}@raxx.app"))
+                    tokens[role] = auth_service.create_token(
+                        session, console.clock, user=user, name="bench", actor="bench", env="development"
+                    )
             console.flags.change(
                 INVESTIGATE_FLAG,
                 True,
@@ -163,9 +165,10 @@ def main() -> int:
                 confirm=True,
             )
             client = app.test_client()
-            headers = {"Authorization": f"Bearer {token}"}
 
-            def get(path: str):
+            def get(path: str, role: str = "operator"):
+                headers = {"Authorization": f"Bearer {tokens[role]}"}
+
                 def run() -> None:
                     response = client.get(path, headers=headers)
                     assert response.status_code == 200, response.status_code
@@ -206,6 +209,7 @@ def main() -> int:
             rows = [
                 ("status.json", *timed(get("/console/status.json"), args.runs), TARGET_MS),
                 ("/console/status (operator)", *timed(get("/console/status"), args.runs), TARGET_MS),
+                ("/console/status (viewer)", *timed(get("/console/status", "viewer"), args.runs), TARGET_MS),
                 ("status.json after a poll cycle", *timed(new_cycle, args.runs), None),
                 ("peer: the grid's rows in one SQL statement", *timed(one_statement, args.runs), None),
             ]
