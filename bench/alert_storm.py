@@ -64,6 +64,9 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _summary import record
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
@@ -787,6 +790,21 @@ def report(args, low: Phase, storm: Phase) -> None:
     verdict = "pass" if p99 is not None and p99 <= target else "FAIL"
     print(
         f"time-to-ticket at low load: p99 {fmt(p99, '.0f')} ms  [target <= 2L + 50 = {target} ms: {verdict}]"
+    )
+    record(
+        "alert_storm",
+        "time-to-ticket at low load, p99",
+        f"{fmt(p99, '.0f')} ms",
+        f"<= {target} ms",
+        p99 is not None and p99 <= target,
+    )
+    storm_p99 = percentile(storm.ttt_ms, 99)
+    record(
+        "alert_storm",
+        "storm time-to-ticket, p99",
+        f"{fmt(storm_p99, '.0f')} ms",
+        "<= 4000 ms",
+        storm_p99 is not None and storm_p99 <= 4000,
     )
     for phase in (low, storm):
         ok = phase.tickets == phase.expected

@@ -41,6 +41,9 @@ from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
 
 from raxx_console import create_app, migrate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _summary import record
 from raxx_console.auth import service as auth_service
 from raxx_console.auth.models import User
 from raxx_console.db import Database, normalize_url
@@ -362,6 +365,24 @@ def main() -> None:
     print(
         f"\nInvestigate benchmark — PostgreSQL, FreeScout sandbox L = {L} ms per call, "
         f"{args.runs} first / {args.repeats} repeat clicks; {os.cpu_count()} CPUs, load average {load}\n"
+    )
+    first_cpu = f"{statistics.median(timings['cpu']['first']):.1f} ms/click"
+    repeat_cpu = f"{statistics.median(timings['cpu']['repeat']):.1f} ms/click"
+    record(
+        "investigate",
+        "first click p50",
+        f"{first_p50:.0f} ms",
+        f"<= {2 * L + 30} ms",
+        first_p50 <= 2 * L + 30,
+        first_cpu,
+    )
+    record(
+        "investigate",
+        "repeat click p99",
+        f"{repeat_p99:.0f} ms",
+        f"<= {L + 15} ms",
+        repeat_p99 <= L + 15,
+        repeat_cpu,
     )
     width = max(len(r[0]) for r in rows)
     print(f"{'case':<{width}}  {'measured':>26}  {'target':>12}  result")

@@ -22,6 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _summary import record
+
 CASES = [  # (surfaces, latency ms, target cycle seconds)
     (100, 200, 0.300),
     (1000, 200, 3.0),
@@ -100,7 +103,7 @@ def _surfaces(count: int, port: int) -> list:
     ]
 
 
-def _run_case(count: int, latency_ms: int, runs: int) -> tuple[list[float], int]:
+def _run_case(count: int, latency_ms: int, runs: int) -> tuple[list[float], int, float]:
     from raxx_console.status.probe import run_probe_cycle
 
     proc, port = _start_server(latency_ms)
@@ -109,12 +112,14 @@ def _run_case(count: int, latency_ms: int, runs: int) -> tuple[list[float], int]
         run_probe_cycle(surfaces)  # warm-up: imports, SSL context, allocator
         times: list[float] = []
         not_ok = 0
+        cpu_started = time.process_time()
         for _ in range(runs):
             started = time.perf_counter()
             results = run_probe_cycle(surfaces)
             times.append(time.perf_counter() - started)
             not_ok += sum(1 for r in results if not r.ok)
-        return times, not_ok
+        cpu_per_probe_ms = (time.process_time() - cpu_started) * 1000 / (runs * count)
+        return times, not_ok, cpu_per_probe_ms
     finally:
         _stop_server(proc)
 
@@ -129,6 +134,7 @@ def main() -> int:
         return 0
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"probe cycle benchmark: {os.cpu_count()} CPUs, load average {load}, {args.runs} runs")
     print("pass = p50 within target and every probe operational (max shown for noise)\n")
@@ -140,14 +146,22 @@ def main() -> int:
     print("-" * len(header))
     failed = False
     for count, latency_ms, target in CASES:
-        times, not_ok = _run_case(count, latency_ms, args.runs)
+        times, not_ok, cpu_ms = _run_case(count, latency_ms, args.runs)
         p50, worst = statistics.median(times), max(times)
         ok = p50 <= target and not_ok == 0
         failed |= not ok
         print(
             f"{'aiohttp':<9} {count:>5} {latency_ms:>5} {p50:>7.3f} {worst:>7.3f} {target:>8.3f} "
-            f"{not_ok:>6}  {'pass' if ok else 'FAIL'}",
+            f"{not_ok:>6}  {'pass' if ok else 'FAIL'}  CPU {cpu_ms:.2f} ms/probe",
             flush=True,
+        )
+        record(
+            "poll",
+            f"cycle, {count} surfaces at {latency_ms} ms, p50",
+            f"{p50:.3f} s",
+            f"<= {target} s",
+            ok,
+            f"{cpu_ms:.2f} ms/probe",
         )
     return 1 if failed else 0
 

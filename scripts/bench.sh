@@ -12,10 +12,13 @@ trap 'bash scripts/stop-postgres.sh "$workdir"; rm -rf "$workdir"' EXIT
 TEST_DATABASE_URL=$(bash scripts/ensure-postgres.sh "$workdir")
 export TEST_DATABASE_URL
 
+export BENCH_SUMMARY="$workdir/summary.jsonl"
 status=0
 for bench in bench/*.py; do
+  case "$(basename "$bench")" in _*) continue ;; esac   # helpers, not benchmarks
   echo "== $bench"
   "$bin/python" "$bench" || status=1
   echo
 done
+"$bin/python" bench/_summary.py
 exit $status

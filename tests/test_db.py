@@ -42,3 +42,24 @@ def test_naive_datetimes_are_refused(console):
 )
 def test_heroku_urls_mean_psycopg(given, expected):
     assert normalize_url(given) == expected
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_before_use(console):
+    """No ping per checkout; a pooled connection idle long enough to be dead is tried and replaced."""
+    if not console.db.is_postgres:
+        pytest.skip("SQLite opens a connection per session (no pool)")
+    import psycopg
+    from sqlalchemy import text
+
+    from raxx_console import db
+
+    with console.db.session() as session:
+        victim = session.scalar(text("SELECT pg_backend_pid()"))
+    url = console.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (victim,))
+    for record in list(console.db.engine.pool._pool.queue):  # type: ignore[attr-defined]
+        record.info["checked_in_at"] -= db.IDLE_PING_SECONDS + 1
+    for _ in range(2):  # whichever pooled connection comes first, the dead one is never handed out
+        with console.db.session() as session:
+            assert session.scalar(text("SELECT pg_backend_pid()")) != victim

@@ -8,6 +8,7 @@ more than once, e.g. to reserve a key before calling FreeScout) and never open t
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,12 +17,16 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, Table, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: PostgreSQL connections are replaced after this long, before a server or proxy drops them.
+POOL_RECYCLE_SECONDS = 1800
+#: A pooled connection idle longer than this is pinged at checkout; a warm one is trusted.
+IDLE_PING_SECONDS = 30.0
 
 #: JSONB on PostgreSQL (the runbooks query ``payload->>'alert_key'``), JSON text on SQLite.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
@@ -113,6 +118,27 @@ def _sqlite_savepoint(connection: Any, _name: str) -> None:
         dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """No ping per checkout (it costs a round trip on every transaction of a click): only a
+    connection that sat idle long enough to have been dropped is tried, and a dead one is
+    replaced here, before the caller's transaction — the retry on a dead connection
+    (``DisconnectionError`` makes the pool reconnect). A connection that dies mid-transaction
+    invalidates the pool (SQLAlchemy's disconnect handling), so the next checkout is fresh."""
+    idle_since = record.info.get("checked_in_at")
+    if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+    except Exception as exc:
+        raise DisconnectionError("idle connection is gone") from exc
+
+
 class Database:
     """An engine and its session factory."""
 
@@ -133,9 +159,11 @@ class Database:
                 self.url,
                 connect_args={"options": "-c timezone=UTC"},
                 pool_size=pool_size,
-                max_overflow=10,
-                pool_pre_ping=True,
+                max_overflow=20,
+                pool_recycle=POOL_RECYCLE_SECONDS,
             )
+            event.listen(self.engine, "checkin", _note_checkin)
+            event.listen(self.engine, "checkout", _ping_if_idle)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -35,6 +35,7 @@ from raxx_console.outbox.service import (
     NO_HANDLER,
     KindBacklog,
     LastError,
+    delivered_since,
     failure_counts,
     handlers_of,
     last_error,
@@ -53,6 +54,8 @@ from raxx_console.worker import WorkerHeartbeat
 FILED_ACTIONS = {entry: spec.audit_action for entry, spec in ENTRIES.items()}
 #: Outbox kinds are ``<component>.<call>``; these are the components with an error column.
 COMPONENTS = call_failures.COMPONENTS
+#: The panel's drain rate: outbox items delivered within this window.
+DRAIN_WINDOW = timedelta(minutes=1)
 #: The emit hooks that deliver entry B (incident runbook FM2 Steps 3 and 4).
 TICKET_HOOK = "auto_ticket"
 SLACK_HOOK = "slack_dm"
@@ -130,6 +133,8 @@ class Snapshot:
     tickets_filed: dict[str, int]
     last_ticket: LastTicket | None
     backlog: list[KindBacklog]
+    #: Items delivered in the past minute, by kind: a backlog draining after an outage shows here.
+    delivered_last_minute: dict[str, int]
     #: The oldest due, unleased pending item: how long nobody has picked work up.
     oldest_due_at: datetime | None
     last_errors: dict[str, LastError]
@@ -190,6 +195,7 @@ class Snapshot:
             "outbox": {
                 "pending": self.pending_total(),
                 "oldest_due_at": iso(self.oldest_due_at),
+                "delivered_last_minute": self.delivered_last_minute,
                 "by_kind": [
                     {**_times(asdict(kind)), "oldest_age_seconds": age(kind.oldest_created_at)}
                     for kind in self.backlog
@@ -305,6 +311,7 @@ def collect(console: Console, session: Session) -> Snapshot:
         tickets_filed=tickets_filed(session),
         last_ticket=last_ticket(session),
         backlog=backlog,
+        delivered_last_minute=delivered_since(session, now - DRAIN_WINDOW),
         oldest_due_at=oldest_due_at(session, now),
         last_errors={c: e for c in COMPONENTS if (e := last_error(session, c)) is not None},
         failures=failure_counts(session),

@@ -8,6 +8,13 @@ enqueued anything sends one ``NOTIFY`` as it commits (docs/decisions.md). Delive
 update on both backends, so two deliverers never hold the same item — then run the kind's
 handler with no transaction open across the HTTP call, and record what happened.
 
+Delivery runs one pool per third party (``POOLS``): FreeScout work and Slack DMs never wait
+behind each other, and a pool claims again as soon as one of its items finishes rather than
+in batches that wait for the slowest. While a service is down its items back off; a cheap probe
+(the one earliest waiting item, made due every ``PROBE_SECONDS``) finds out when it answers
+again, and then every item waiting on that service becomes due at once and drains at the pool's
+rate (``docs/decisions.md``: recovery makes the backlog due).
+
 The handler table is explicit (``OUTBOX_HANDLERS`` in ``raxx_console/jobs.py``) and handed to
 the Console by the process that builds it (``use_handlers``). An item whose kind has no handler
 is retried, never dropped: the health panel raises it as a problem until a release handles it.
@@ -19,7 +26,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -31,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from raxx_console import call_failures
 from raxx_console.clock import Clock, as_utc
+from raxx_console.config import Settings
 from raxx_console.db import insert_rows
 from raxx_console.outbox.kinds import component_of
 from raxx_console.outbox.models import (
@@ -53,7 +61,10 @@ NOTIFY_CHANNEL = "raxx_outbox"
 LEASE_SECONDS = 120.0
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
-DELIVERY_THREADS = 8
+#: While items wait on a service that is down, the earliest one is retried this often (a probe).
+PROBE_SECONDS = 10.0
+#: How often a busy pool looks for new work that arrived from another process.
+CLAIM_POLL_SECONDS = 0.5
 #: Where the Console keeps this process's handler table.
 HANDLERS_KEY = "outbox_handlers"
 #: The reason an item of a kind nobody handles keeps (it stays pending, retried at the cap).
@@ -75,10 +86,17 @@ class Result:
     reason: str | None = None
     detail: str | None = None
     retry_after: float | None = None
+    #: The handler already settled its item (``settle_done``) in its own final transaction.
+    settled: bool = False
 
     @classmethod
     def done(cls, detail: str | None = None) -> Result:
         return cls("done", detail=detail)
+
+    @classmethod
+    def settled_done(cls, detail: str | None = None) -> Result:
+        """Done, and the item was marked done with the handler's state change (``settle_done``)."""
+        return cls("done", detail=detail, settled=True)
 
     @classmethod
     def retry(cls, reason: str, detail: str | None = None, retry_after: float | None = None) -> Result:
@@ -238,6 +256,16 @@ def enqueue_many(session: Session, clock: Clock, items: Sequence[NewItem]) -> in
 # --------------------------------------------------------------------------- the lease rule
 
 
+def of_component(component: str) -> ColumnElement[bool]:
+    """Items that call ``component`` (``freescout.%``)."""
+    return OutboxItem.kind.startswith(f"{component}.")
+
+
+def outage_reason(component: str) -> str:
+    """The retry reason an item keeps while its service does not answer (``freescout_unavailable``)."""
+    return f"{component}_unavailable"
+
+
 def unleased(now: datetime) -> ColumnElement[bool]:
     """The lease rule, written once: pending and held by no deliverer at ``now``."""
     return (OutboxItem.state == OUTBOX_PENDING) & or_(
@@ -263,8 +291,8 @@ def claim(session: Session, clock: Clock, item_id: int) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def claim_due(console: Console, *, limit: int = 50, kinds: tuple[str, ...] | None = None) -> list[int]:
-    """Lease up to ``limit`` due items; their ids."""
+def claim_due(console: Console, *, limit: int = 50, where: ColumnElement[bool] | None = None) -> list[int]:
+    """Lease up to ``limit`` due items (those ``where`` selects, if given: a pool's); their ids."""
     now = console.clock.now()
     with console.db.session() as session:
         query = (
@@ -273,8 +301,8 @@ def claim_due(console: Console, *, limit: int = 50, kinds: tuple[str, ...] | Non
             .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
             .limit(limit)
         )
-        if kinds:
-            query = query.where(OutboxItem.kind.in_(kinds))
+        if where is not None:
+            query = query.where(where)
         if console.db.is_postgres:
             query = query.with_for_update(skip_locked=True)
         candidates = list(session.scalars(query))
@@ -386,13 +414,30 @@ def record(console: Console, item_id: int, result: Result) -> None:
         )
 
 
-def deliver(console: Console, item_id: int) -> Result:
-    """Run the handler for one leased item (no transaction held across it) and record the result."""
-    with console.db.session() as session:
-        item = session.get(OutboxItem, item_id)
-        if item is None:
-            return Result.cancelled("item_gone")
-        session.expunge(item)
+def settle_done(session: Session, now: datetime, item_id: int, detail: str | None = None) -> None:
+    """Mark a leased item done in the caller's transaction, so it commits with the state change
+    its delivery made (a filed ticket and its audit row); the handler then returns
+    ``Result.settled_done``."""
+    session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id, OutboxItem.state == OUTBOX_PENDING)
+        .values(state=OUTBOX_DONE, finished_at=now, lease_until=None, last_reason=None, last_detail=detail)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def deliver(console: Console, item_id: int, *, item: OutboxItem | None = None) -> Result:
+    """Run the handler for one leased item (no transaction held across it) and record the result.
+
+    ``item``: the caller's detached copy of the item it just leased (entry A's inline delivery),
+    so it is not read again.
+    """
+    if item is None:
+        with console.db.session() as session:
+            item = session.get(OutboxItem, item_id)
+            if item is None:
+                return Result.cancelled("item_gone")
+            session.expunge(item)
     handler = handlers_of(console).get(item.kind)
     if item.expires_at is not None and console.clock.now() >= item.expires_at:
         result = Result.expired("expired_before_delivery")
@@ -405,20 +450,181 @@ def deliver(console: Console, item_id: int) -> Result:
         except Exception as exc:
             log.exception("outbox handler raised kind=%s item=%s; will retry", item.kind, item_id)
             result = Result.retry("handler_error", type(exc).__name__)
-    record(console, item_id, result)
+    if not result.settled:
+        record(console, item_id, result)
+    _note_service_state(console, component_of(item.kind), result)
     return result
 
 
-def deliver_due(console: Console, *, limit: int = 50) -> int:
-    """The worker job: deliver every due item, a few at a time; the number attempted."""
+# --------------------------------------------------------------------------- recovery
+
+#: Where the Console keeps, per component, whether items wait on it and when it was last probed.
+RECOVERY_KEY = "outbox_recovery"
+
+
+@dataclass
+class ServiceState:
+    """This process's view of one third party: items known to wait on it, the last probe."""
+
+    waiting: bool = True
+    probed_at: datetime | None = None
+
+
+def _service_state(console: Console, component: str) -> ServiceState:
+    states: dict[str, ServiceState] = console.components.setdefault(RECOVERY_KEY, {})
+    return states.setdefault(component, ServiceState())
+
+
+def _note_service_state(console: Console, component: str, result: Result) -> None:
+    """A call that got through ends the outage: the items waiting on the service become due."""
+    state = _service_state(console, component)
+    if result.status == "retry" and result.reason == outage_reason(component):
+        state.waiting = True
+    elif result.status == "done" and state.waiting:
+        state.waiting = False
+        recovered = recover(console, component)
+        if recovered:
+            log.info("outbox %s answers again; %d waiting items are due now", component, recovered)
+
+
+def recover(console: Console, component: str) -> int:
+    """Make every item waiting out an outage of ``component`` due now; how many.
+
+    Not a thundering herd: they are claimed in their order at the pool's concurrency, and an
+    item that fails again backs off from its own attempt count.
+    """
+    now = console.clock.now()
+    with console.db.session() as session:
+        result = session.execute(
+            update(OutboxItem)
+            .where(
+                of_component(component),
+                unleased(now),
+                OutboxItem.last_reason == outage_reason(component),
+                OutboxItem.next_attempt_at > now,
+            )
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def probe_waiting(console: Console, component: str) -> bool:
+    """While items wait on a down service and none is due or in flight, make the earliest one due
+    every ``PROBE_SECONDS``: one real call tells whether the service answers again."""
+    state = _service_state(console, component)
+    if not state.waiting:
+        return False
+    now = console.clock.now()
+    if state.probed_at is None:
+        state.probed_at = now
+        return False
+    if (now - state.probed_at).total_seconds() < PROBE_SECONDS:
+        return False
+    state.probed_at = now
+    with console.db.session() as session:
+        busy = session.scalar(
+            select(OutboxItem.id)
+            .where(
+                of_component(component),
+                OutboxItem.state == OUTBOX_PENDING,
+                or_(OutboxItem.next_attempt_at <= now, OutboxItem.lease_until >= now),
+            )
+            .limit(1)
+        )
+        if busy is not None:
+            return False
+        earliest = session.scalar(
+            select(OutboxItem.id)
+            .where(of_component(component), unleased(now), OutboxItem.last_reason == outage_reason(component))
+            .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+            .limit(1)
+        )
+        if earliest is None:
+            state.waiting = False
+            return False
+        session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id == earliest)
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return True
+
+
+# --------------------------------------------------------------------------- the pools
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Deliverers of one third party's items; the pool without a component takes every other kind."""
+
+    name: str
+    concurrency: Callable[[Settings], int]
+    component: str | None = None
+
+
+#: One pool per third party, so a slow FreeScout never delays a Slack DM. Their sizes are
+#: settings (``OUTBOX_FREESCOUT_CONCURRENCY``, ``OUTBOX_SLACK_CONCURRENCY``).
+POOLS: tuple[Pool, ...] = (
+    Pool("freescout", lambda settings: settings.OUTBOX_FREESCOUT_CONCURRENCY),
+    Pool("slack", lambda settings: settings.OUTBOX_SLACK_CONCURRENCY, component="slack"),
+)
+
+
+def _selects(pool: Pool) -> ColumnElement[bool]:
+    """The items ``pool`` claims."""
+    if pool.component is not None:
+        return of_component(pool.component)
+    return ~or_(*(of_component(other.component) for other in POOLS if other.component is not None))
+
+
+def _probed_components(pool: Pool) -> tuple[str, ...]:
+    """The third parties whose outage the pool probes (the general pool: FreeScout)."""
+    return (pool.component,) if pool.component is not None else ("freescout",)
+
+
+def deliver_due(console: Console) -> int:
+    """The worker job: deliver every due item, each pool claiming as its slots free; the number
+    attempted. Returns once no pool has an item due or in flight."""
+    sizes = {pool.name: max(1, pool.concurrency(console.settings)) for pool in POOLS}
+    executors = {
+        pool.name: ThreadPoolExecutor(max_workers=sizes[pool.name], thread_name_prefix=f"outbox-{pool.name}")
+        for pool in POOLS
+    }
+    running: dict[Future[Result], str] = {}
+    idle: set[str] = set()
     attempted = 0
-    with ThreadPoolExecutor(max_workers=DELIVERY_THREADS, thread_name_prefix="outbox") as pool:
+    try:
+        for pool in POOLS:
+            for component in _probed_components(pool):
+                probe_waiting(console, component)
         while True:
-            ids = claim_due(console, limit=limit)
-            if not ids:
+            if local_wakeup.is_set():
+                local_wakeup.clear()
+                idle.clear()
+            for pool in POOLS:
+                free = sizes[pool.name] - sum(1 for owner in running.values() if owner == pool.name)
+                if free <= 0 or pool.name in idle:
+                    continue
+                ids = claim_due(console, limit=free, where=_selects(pool))
+                if len(ids) < free:
+                    idle.add(pool.name)
+                for item_id in ids:
+                    running[executors[pool.name].submit(deliver, console, item_id)] = pool.name
+            if not running:
                 return attempted
-            list(pool.map(lambda item_id: deliver(console, item_id), ids))
-            attempted += len(ids)
+            finished, _ = wait(running, timeout=CLAIM_POLL_SECONDS, return_when=FIRST_COMPLETED)
+            if not finished:
+                idle.clear()
+            for future in finished:
+                idle.discard(running.pop(future))
+                attempted += 1
+                if future.exception() is not None:
+                    log.error("outbox delivery failed outside its handler: %r", future.exception())
+    finally:
+        for executor in executors.values():
+            executor.shutdown(wait=True)
 
 
 # --------------------------------------------------------------------------- read-outs
@@ -471,6 +677,16 @@ def outbox_backlog(session: Session) -> list[KindBacklog]:
     ]
 
 
+def delivered_since(session: Session, since: datetime) -> dict[str, int]:
+    """Items delivered (done) since ``since``, by kind: how fast a backlog drains."""
+    rows = session.execute(
+        select(OutboxItem.kind, func.count())
+        .where(OutboxItem.state == OUTBOX_DONE, OutboxItem.finished_at >= since)
+        .group_by(OutboxItem.kind)
+    ).all()
+    return {kind: count for kind, count in rows}
+
+
 def oldest_due_at(session: Session, now: datetime) -> datetime | None:
     """The oldest pending item that is due and held by no deliverer."""
     return session.scalar(
@@ -515,8 +731,8 @@ def last_error(session: Session, component: str) -> LastError | None:
     """The component's error that matters most now: a failure no success has followed (it will
     recur: configuration, credentials), else an item still retrying (an outage, queued), else
     the newest failure of the past."""
-    of_component = OutboxItem.kind.like(f"{component}.%")
-    with_reason = (of_component, OutboxItem.last_reason.is_not(None))
+    calls = of_component(component)
+    with_reason = (calls, OutboxItem.last_reason.is_not(None))
     failed = session.scalar(
         select(OutboxItem)
         .where(*with_reason, OutboxItem.state.in_(FAILED_STATES))
@@ -524,7 +740,7 @@ def last_error(session: Session, component: str) -> LastError | None:
         .limit(1)
     )
     last_success = session.scalar(
-        select(func.max(OutboxItem.finished_at)).where(of_component, OutboxItem.state == OUTBOX_DONE)
+        select(func.max(OutboxItem.finished_at)).where(calls, OutboxItem.state == OUTBOX_DONE)
     )
     unresolved = failed is not None and (
         last_success is None or failed.finished_at is None or last_success <= failed.finished_at

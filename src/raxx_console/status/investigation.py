@@ -19,6 +19,7 @@ from sqlalchemy import update
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_outcomes import OPEN_STATUSES, Reason
 from raxx_console.outbox import service as outbox
+from raxx_console.outbox.models import OutboxItem
 from raxx_console.status.ticket_view import Answer, answer_for, status_key
 from raxx_console.tickets import render
 from raxx_console.tickets.models import ENTRY_STATUS, TICKET_FILED, TICKET_PENDING, Ticket
@@ -50,7 +51,8 @@ REUSE_CANDIDATES = 3
 @dataclass(frozen=True)
 class _Reserved:
     ticket_id: int
-    item_id: int
+    #: The leased ``freescout.create`` item, detached: delivered inline without reading it again.
+    item: OutboxItem
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def investigate(
             return reused
         step = _reserve_click(console, surface_id, status, describe(), actor=actor, env=env)
         if isinstance(step, _Reserved):
-            outbox.deliver(console, step.item_id)
+            outbox.deliver(console, step.item.id, item=step.item)
             return answer_for(_load(console, step.ticket_id), idempotent=False)
         if isinstance(step, _Busy):
             return _await_filing(console, step.ticket_id, actor=actor, env=env)
@@ -187,7 +189,9 @@ def _reserve_click(
             session.expunge(fresh)
             session.rollback()
             return fresh
-        return _Reserved(reservation.ticket.id, reservation.item.id)
+        session.flush()
+        session.expunge(reservation.item)
+        return _Reserved(reservation.ticket.id, reservation.item)
 
 
 def _await_filing(console: Console, ticket_id: int, *, actor: str, env: str) -> Answer:

@@ -1,12 +1,21 @@
-"""The grid's data: each surface's status, set by the poller, the CLI, or a test degradation."""
+"""The grid's data: each surface's status, set by the poller, the CLI, or a test degradation.
+
+The grid is built set-based: one statement reads every surface's status row (simulations are
+in it, so always fresh) with the newest check's id; the history strips come from one windowed
+statement, cached per process until a poll cycle writes a newer check; the tickets are two
+statements (``ticket_view``). ``/console/status`` and ``status.json`` render the same tiles.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import threading
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, true
+from sqlalchemy.orm import Session, defer
 
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock, iso
@@ -39,6 +48,24 @@ class SimulationError(StatusError):
 
 
 @dataclass(frozen=True)
+class Check:
+    """One point of a tile's history strip."""
+
+    checked_at: datetime
+    status: str
+    latency_ms: int | None
+    #: Its JSON and its tooltip, built once per poll cycle rather than on every request.
+    json: dict[str, Any] = field(compare=False)
+    title: str = field(compare=False)
+
+    @classmethod
+    def of(cls, checked_at: datetime, status: str, latency_ms: int | None) -> Check:
+        json = {"checked_at": iso(checked_at), "status": status, "latency_ms": latency_ms}
+        title = f"{checked_at:%H:%M:%S} {status}" + (f" {latency_ms} ms" if latency_ms is not None else "")
+        return cls(checked_at, status, latency_ms, json, title)
+
+
+@dataclass(frozen=True)
 class Tile:
     """One surface as the grid shows it."""
 
@@ -50,7 +77,7 @@ class Tile:
     checked_at: datetime | None
     latency_ms: int | None
     detail: str
-    history: tuple[SurfaceCheck, ...]
+    history: tuple[Check, ...]
     #: The newest Investigate reservation/ticket for the current status (queued, link, or reason).
     investigation: TicketView | None = None
     #: The surface's newest open ticket from either entry (FLAG_CONSOLE_INVESTIGATE_LINKED_TICKET).
@@ -74,10 +101,7 @@ class Tile:
             "latency_ms": self.latency_ms,
             "detail": self.detail,
             "target_env": self.surface.target_env,
-            "history": [
-                {"checked_at": iso(c.checked_at), "status": c.status, "latency_ms": c.latency_ms}
-                for c in self.history
-            ],
+            "history": [check.json for check in self.history],
             "investigation": self.investigation.to_json() if self.investigation else None,
             "linked_ticket": self.linked_ticket.to_json() if self.linked_ticket else None,
             "open_tickets": [ticket.to_json() for ticket in self.open_tickets],
@@ -104,11 +128,25 @@ def tiles(
     registry: SurfaceRegistry,
     *,
     ticket_window: float = DEFAULT_TICKET_WINDOW_SECONDS,
+    cache: MutableMapping[str, Any] | None = None,
 ) -> list[Tile]:
-    """Every surface's tile, with its tickets from our table (FreeScout is never called here)."""
+    """Every surface's tile, with its tickets from our table (FreeScout is never called here).
+
+    ``cache`` (the Console's components) keeps the history strips until a newer check exists.
+    """
     now = clock.now()
-    rows = {r.surface_id: r for r in session.scalars(select(SurfaceStatus))}
-    built = [_tile(session, surface, rows.get(surface.id), now) for surface in registry]
+    newest_check = select(func.max(SurfaceCheck.id)).scalar_subquery()
+    rows: dict[str, SurfaceStatus] = {}
+    newest: int | None = None
+    # The hysteresis document is the poller's business, not the grid's: not loaded.
+    statuses = select(SurfaceStatus, newest_check).options(defer(SurfaceStatus.hysteresis))
+    for row, newest_id in session.execute(statuses).all():
+        rows[row.surface_id], newest = row, newest_id
+    if cache is None:
+        histories = _read_histories(session)
+    else:
+        histories = cache.setdefault(HISTORY_CACHE_KEY, _HistoryCache()).get(session, newest)
+    built = [_tile(surface, rows.get(surface.id), histories.get(surface.id, ()), now) for surface in registry]
     return _with_tickets(session, built, now - timedelta(seconds=ticket_window), now)
 
 
@@ -117,16 +155,82 @@ def tile(session: Session, clock: Clock, registry: SurfaceRegistry, surface_id: 
     surface = registry.get(surface_id)
     if surface is None:
         return None
-    return _tile(session, surface, session.get(SurfaceStatus, surface_id), clock.now())
-
-
-def _tile(session: Session, surface: Surface, row: SurfaceStatus | None, now: datetime) -> Tile:
-    checks = session.scalars(
-        select(SurfaceCheck)
+    checks = session.execute(
+        select(SurfaceCheck.checked_at, SurfaceCheck.status, SurfaceCheck.latency_ms)
         .where(SurfaceCheck.surface_id == surface.id)
         .order_by(SurfaceCheck.checked_at.desc(), SurfaceCheck.id.desc())
         .limit(HISTORY_LENGTH)
     )
+    history = tuple(reversed([Check.of(*check) for check in checks]))
+    return _tile(surface, session.get(SurfaceStatus, surface_id), history, clock.now())
+
+
+#: Where the Console keeps the grid's history strips.
+HISTORY_CACHE_KEY = "status_history"
+
+
+class _HistoryCache:
+    """Every surface's history strip as of the newest check id: only a poll cycle changes it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.newest: int | None = None
+        self.histories: dict[str, tuple[Check, ...]] = {}
+
+    def get(self, session: Session, newest: int | None) -> dict[str, tuple[Check, ...]]:
+        with self.lock:
+            if newest is not None and self.newest == newest:
+                return self.histories
+        histories = _read_histories(session)
+        with self.lock:
+            self.newest, self.histories = newest, histories
+        return histories
+
+
+def _read_histories(session: Session) -> dict[str, tuple[Check, ...]]:
+    """Every surface's history strip (oldest first), in one statement: a LATERAL join on
+    PostgreSQL (an index range per surface), a window over the checks on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        newest = (
+            select(SurfaceCheck.checked_at, SurfaceCheck.status, SurfaceCheck.latency_ms, SurfaceCheck.id)
+            .where(SurfaceCheck.surface_id == SurfaceStatus.surface_id)
+            .order_by(SurfaceCheck.checked_at.desc(), SurfaceCheck.id.desc())
+            .limit(HISTORY_LENGTH)
+            .lateral()
+        )
+        query = (
+            select(SurfaceStatus.surface_id, newest.c.checked_at, newest.c.status, newest.c.latency_ms)
+            .join(newest, true())
+            .order_by(SurfaceStatus.surface_id, newest.c.checked_at, newest.c.id)
+        )
+    else:
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=SurfaceCheck.surface_id,
+                order_by=(SurfaceCheck.checked_at.desc(), SurfaceCheck.id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = select(
+            SurfaceCheck.surface_id,
+            SurfaceCheck.checked_at,
+            SurfaceCheck.status,
+            SurfaceCheck.latency_ms,
+            rank,
+        ).subquery()
+        query = (
+            select(ranked.c.surface_id, ranked.c.checked_at, ranked.c.status, ranked.c.latency_ms)
+            .where(ranked.c.rank <= HISTORY_LENGTH)
+            .order_by(ranked.c.surface_id, ranked.c.rank.desc())
+        )
+    collected: dict[str, list[Check]] = {}
+    for surface_id, checked_at, status, latency_ms in session.execute(query).all():
+        collected.setdefault(surface_id, []).append(Check.of(checked_at, status, latency_ms))
+    return {surface_id: tuple(checks) for surface_id, checks in collected.items()}
+
+
+def _tile(surface: Surface, row: SurfaceStatus | None, history: tuple[Check, ...], now: datetime) -> Tile:
     status, simulated = effective_status(row, now)
     return Tile(
         surface=surface,
@@ -137,7 +241,7 @@ def _tile(session: Session, surface: Surface, row: SurfaceStatus | None, now: da
         checked_at=row.checked_at if row else None,
         latency_ms=row.latency_ms if row else None,
         detail=row.detail if row else "",
-        history=tuple(reversed(list(checks))),
+        history=history,
     )
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from raxx_console.clock import ago, iso
 from raxx_console.tickets.models import ENTRY_STATUS, TICKET_FILED, TICKET_PENDING, Ticket
@@ -123,6 +123,7 @@ def latest_investigations(session: Session, keys: Iterable[str], since: datetime
         select(Ticket)
         .where(Ticket.entry == ENTRY_STATUS, Ticket.dedup_key.in_(wanted), Ticket.created_at >= since)
         .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .options(defer(Ticket.body_html))
     )
     latest: dict[str, TicketView] = {}
     for ticket in rows:
@@ -139,6 +140,7 @@ def open_tickets(session: Session, surface_ids: Iterable[str]) -> dict[str, Tick
         select(Ticket)
         .where(Ticket.surface_id.in_(wanted), Ticket.state == TICKET_FILED, not_known_closed())
         .order_by(Ticket.filed_at.desc(), Ticket.id.desc())
+        .options(defer(Ticket.body_html))  # a tile never shows the body; it is the bulk of a row
     )
     found: dict[str, TicketView] = {}
     for ticket in rows:

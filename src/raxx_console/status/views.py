@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template
+import json
+
+from flask import Blueprint, Response, render_template
 
 from raxx_console.auth.access import require_role
 from raxx_console.auth.models import Role
@@ -19,7 +21,11 @@ bp = Blueprint("status", __name__)
 def grid() -> str:
     ctx = console()
     tiles = service.tiles(
-        db_session(), ctx.clock, ctx.surfaces, ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW
+        db_session(),
+        ctx.clock,
+        ctx.surfaces,
+        ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW,
+        cache=ctx.components,
     )
     return render_template("status/grid.html", tiles=tiles, poll_interval=ctx.settings.POLL_INTERVAL_SECONDS)
 
@@ -29,11 +35,12 @@ def grid() -> str:
 def grid_json() -> Response:
     ctx = console()
     tiles = service.tiles(
-        db_session(), ctx.clock, ctx.surfaces, ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW
+        db_session(),
+        ctx.clock,
+        ctx.surfaces,
+        ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW,
+        cache=ctx.components,
     )
-    return jsonify(
-        {
-            "surfaces": [tile.to_json() for tile in tiles],
-            "generated_at": iso(ctx.clock.now()),
-        }
-    )
+    body = {"surfaces": [tile.to_json() for tile in tiles], "generated_at": iso(ctx.clock.now())}
+    # Compact and unsorted: at 1,000 surfaces Flask's sorted encoding was a third of the request.
+    return Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")

@@ -1,10 +1,11 @@
 """Outbox handlers that talk to FreeScout: ``freescout.create``, ``freescout.tags``, ``freescout.note``.
 
 ``freescout.create`` files a reserved Ticket for either entry. It runs with no transaction open
-across the HTTP calls and settles the Ticket in one transaction with its audit row, so the
-ticket, its mapping and its audit trail commit together. Only an unavailable FreeScout (or an
-answer that may have created the conversation) is retried; after such an attempt the ref is
-looked up in FreeScout before anything is created again. The handlers are listed in
+across the HTTP calls and settles the Ticket in one transaction with its audit row and its
+outbox item, so the ticket, its mapping, its audit trail and the item's end commit together.
+Only an unavailable FreeScout (or an answer that may have created the conversation) is
+retried; after such an attempt the ref is looked up in FreeScout before anything is created
+again. The handlers are listed in
 ``OUTBOX_HANDLERS`` (``raxx_console/jobs.py``).
 """
 
@@ -227,6 +228,8 @@ def _file(
                 ticket_pk=older.id,
                 payload={"text": note},
             )
+        detail = f"conversation {conversation_id}"
+        outbox.settle_done(session, now, item.id, detail)
     log.info(
         "ticket_filed entry=%s key=%s ticket_id=%s ref=%s%s",
         spec.letter,
@@ -235,7 +238,7 @@ def _file(
         ticket.ref,
         "" if tags_applied else " tags=pending",
     )
-    return Result.done(f"conversation {conversation_id}")
+    return Result.settled_done(detail)
 
 
 def deliver_tags(console: Console, item: OutboxItem) -> Result:
