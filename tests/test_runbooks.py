@@ -39,19 +39,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNBOOKS = ROOT / "docs" / "ops" / "runbooks"
 SRC = ROOT / "src" / "raxx_console"
 
-#: Artefacts that exist only on branches not merged yet. Each says which branch brings it; the
-#: coordinator empties this table after merging them (the test then checks them like the rest;
-#: the audit actions go into ``raxx_console.audit.actions.ACTIONS``).
-PENDING: dict[tuple[str, str], str] = {
-    ("option", "doctor --url"): "lands with opex",
-    ("command", "user list"): "lands with opex",
-    ("command", "user set-password"): "lands with opex",
-    ("command", "user disable"): "lands with opex",
-    ("name", "RAXX_CONSOLE_TOKEN"): "lands with opex",
-    ("log wording", "alert_aggregator batch emissions="): "lands with ingest",
-    ("audit action", "console.user.password_set"): "lands with opex",
-    ("audit action", "console.user.disabled"): "lands with opex",
-}
 
 #: Wordings Heroku's platform logs itself (not ours): the runbooks grep for them too.
 PLATFORM_LOG_WORDINGS = frozenset({"State changed"})
@@ -158,10 +145,6 @@ def report(failures: list[str]) -> str:
     return "the runbooks say something this console does not:\n  " + "\n  ".join(failures)
 
 
-def pending(kind: str, value: str) -> bool:
-    return (kind, value) in PENDING
-
-
 # --------------------------------------------------------------------------- the documents
 
 
@@ -265,8 +248,6 @@ def test_every_raxx_console_command_line_parses():
             continue
         if isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
             named = " ".join(path)
-            if pending("command", f"{named} {rest[0]}"):
-                continue
             failures.append(f"{line.where()}: command 'raxx-console {named}' has no subcommand {rest[0]!r}")
             continue
         if tuple(path) not in helped:
@@ -277,10 +258,9 @@ def test_every_raxx_console_command_line_parses():
         for word in rest:
             option = word.split("=", 1)[0]
             if option.startswith("-") and option != "-" and option not in known | {"--help", "-h"}:
-                if not pending("option", f"{' '.join(path)} {option}"):
-                    failures.append(
-                        f"{line.where()}: command 'raxx-console {' '.join(path)}' has no option {option}"
-                    )
+                failures.append(
+                    f"{line.where()}: command 'raxx-console {' '.join(path)}' has no option {option}"
+                )
     assert not failures, report(failures)
 
 
@@ -313,7 +293,7 @@ def test_every_path_named_is_a_route_of_the_app(app: Flask):
                 ok = any(rule.startswith(path) for rule in rules)
             else:
                 ok = routed(adapter, re.sub(r"<[^>]+>", "1", path))
-            if not ok and not pending("route", path):
+            if not ok:
                 failures.append(f"{line.where()}: route {path!r} is not a route of the app")
     assert seen >= 20, "the runbooks' routes went missing"
     assert not failures, report(failures)
@@ -350,7 +330,7 @@ def test_every_flag_env_var_and_name_exists():
                     problem = None
                 else:
                     problem = "is neither in .env.example, nor a name in src/, nor set by the runbook"
-                if problem and not pending("name", name):
+                if problem:
                     failures.append(f"{line.where()}: {name} {problem}")
     assert not failures, report(failures)
 
@@ -362,7 +342,7 @@ def test_every_audit_action_named_is_in_the_registry():
             if action.startswith("console.raxx"):  # a host name, not an action
                 continue
             seen += 1
-            if action not in ACTIONS and not pending("audit action", action):
+            if action not in ACTIONS:
                 failures.append(f"{line.where()}: audit action {action!r} is not in audit/actions.py")
     assert seen >= 20, "the runbooks' audit actions went missing"
     assert not failures, report(failures)
@@ -377,11 +357,7 @@ def test_every_action_the_code_writes_is_in_the_registry():
         for literal in re.findall(r'"(console\.[a-z_]+(?:\.[a-z_]+)+)"', path.read_text()):
             if not literal.startswith("console.raxx"):
                 written.add((literal, path.relative_to(ROOT)))
-    missing = sorted(
-        f"{where}: {action}"
-        for action, where in written
-        if action not in ACTIONS and not pending("audit action", action)
-    )
+    missing = sorted(f"{where}: {action}" for action, where in written if action not in ACTIONS)
     assert len(written) >= 20
     registry = "src/raxx_console/audit/actions.py"
     assert not missing, f"audit actions missing from {registry}:\n  " + "\n  ".join(missing)
@@ -420,7 +396,7 @@ def test_every_log_wording_quoted_is_one_the_code_emits():
         nonlocal seen
         seen += 1
         found = piece.lower() in lowered if ignore_case else piece in code
-        if not found and piece not in PLATFORM_LOG_WORDINGS and not pending("log wording", piece):
+        if not found and piece not in PLATFORM_LOG_WORDINGS:
             failures.append(f"{line.where()}: log wording {piece!r} is not emitted by src/")
 
     for line in shell_lines():

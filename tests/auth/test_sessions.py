@@ -104,3 +104,32 @@ def test_a_disabled_user_is_signed_out_on_the_next_request(operator, console):
     with console.db.session() as session:
         find_user(session, "operator@raxx.app").disabled = True
     assert not _signed_in(operator)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            lambda s, c: service.set_password(
+                s, c, email="operator@raxx.app", password="x" * 20, actor="admin", env="dev"
+            ),
+            "password_changed",
+        ),
+        (
+            lambda s, c: service.disable_user(s, c, email="operator@raxx.app", actor="admin", env="dev"),
+            "disabled",
+        ),
+    ],
+)
+def test_a_password_reset_or_disabling_ends_the_users_sessions_by_generation(
+    app, operator, console, clock, change, reason
+):
+    with console.db.session() as session:
+        before = find_user(session, "operator@raxx.app").session_generation
+        change(session, clock)
+    with console.db.session() as session:
+        user = find_user(session, "operator@raxx.app")
+        assert user.session_generation == before + 1
+        user.disabled = False  # even re-enabled at once, the old cookie stays dead
+    assert not _signed_in(operator)
+    assert [r.payload["reason"] for r in audit_rows(console, "console.auth.sessions_ended")] == [reason]

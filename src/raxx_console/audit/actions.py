@@ -17,6 +17,8 @@ ACTIONS: dict[str, str] = {
     "console.auth.totp_locked": "5 failed codes in 15 minutes locked the admin's promotions",
     "console.auth.totp_reset": "`user totp-reset` forgot an admin's enrolment",
     "console.user.created": "`user create` made a user",
+    "console.user.password_set": "`user set-password` reset a password (the user's sessions end)",
+    "console.user.disabled": "`user disable` disabled a user (sessions end, tokens revoked)",
     "console.user.role_changed": "`user set-role` changed a role (the user's sessions end)",
     "console.token.created": "an API or service token was issued",
     "console.token.revoked": "a token was revoked",

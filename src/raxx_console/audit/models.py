@@ -15,7 +15,7 @@ class AuditLog(Base):
     __tablename__ = "audit_log"
     __table_args__ = (
         Index("ix_audit_log_action_created_at", "action", "created_at"),
-        # Newest-first keyset pages of the audit page (migration 0012).
+        # Newest-first keyset pages of the audit page (migration 0009).
         Index("ix_audit_log_created_at_id", "created_at", "id"),
         Index("ix_audit_log_actor_created_at_id", "actor", "created_at", "id"),
     )

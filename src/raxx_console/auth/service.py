@@ -360,11 +360,13 @@ def _existing_user(session: Session, email: str) -> User:
 
 
 def set_password(session: Session, clock: Clock, *, email: str, password: str, actor: str, env: str) -> User:
-    """Reset a user's password (audited; the audit row never holds the password)."""
+    """Reset a user's password (audited; the audit row never holds the password); every session
+    the user had ends, so a leaked cookie dies with the old password."""
     user = _existing_user(session, email)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AuthError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     user.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
+    end_all_sessions(session, clock, user=user, reason="password_changed", actor=actor, env=env)
     audit.record(
         session,
         clock,
@@ -377,15 +379,16 @@ def set_password(session: Session, clock: Clock, *, email: str, password: str, a
 
 
 def disable_user(session: Session, clock: Clock, *, email: str, actor: str, env: str) -> list[ApiToken]:
-    """Disable a user and revoke their live tokens at once; returns the tokens revoked.
+    """Disable a user, end their sessions and revoke their live tokens at once; returns the tokens.
 
-    Identity loading refuses a disabled user on every request (session, token or Cloudflare
-    Access), so their sessions end with their next click.
+    Identity loading also refuses a disabled user on every request (session, token or Cloudflare
+    Access), so re-enabling the row later does not bring an old cookie back.
     """
     user = _existing_user(session, email)
     if user.disabled:
         raise AuthError(f"{user.email} is already disabled")
     user.disabled = True
+    end_all_sessions(session, clock, user=user, reason="disabled", actor=actor, env=env)
     now = clock.now()
     revoked = list(
         session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)))

@@ -9,8 +9,8 @@ Drops ``alert_decisions.count`` and ``last_at``: a repeat no longer rewrites its
 count itself — a decision is written only when it changes, and how often the alert repeated is
 the alert row's ``emit_count`` and ``last_emit_at``.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 import sqlalchemy as sa
@@ -18,8 +18,8 @@ from alembic import op
 
 from raxx_console.db import UTCDateTime
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

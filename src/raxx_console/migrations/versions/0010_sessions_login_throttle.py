@@ -1,7 +1,7 @@
 """Sessions that end (a per-user session generation) and an atomic login limit (counter rows).
 
-Revision ID: 0009
-Revises: 0004
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from raxx_console.db import UTCDateTime
 
-revision = "0009"
-down_revision = "0012"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -5,13 +5,13 @@ index in that order lets PostgreSQL start at the cursor instead of sorting the t
 actor filter gets its own. An action prefix walks the ``(created_at, id)`` index (see
 ``bench/audit_pages.py`` for the plans and timings).
 
-Revision ID: 0012
-Revises: 0004
+Revision ID: 0009
+Revises: 0008
 """
 
 from alembic import op
 
-revision = "0012"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
