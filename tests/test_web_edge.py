@@ -11,6 +11,7 @@ from sqlalchemy import create_engine
 
 from raxx_console.middleware.security_headers import CONTENT_SECURITY_POLICY
 from tests.support.accounts import csrf_token, make_token, make_user
+from tests.support.gunicorn import start_gunicorn, stop
 
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -164,3 +165,32 @@ def test_the_413_answer_itself_asks_to_close(settings_overrides, request):
     )
     assert response.status_code == 413
     assert response.headers["Connection"] == "close"
+
+
+@sqlite_only
+def test_413_closes_the_connection_under_gunicorn_too(database_url, console, tmp_path):
+    """Gunicorn drops the app's ``Connection: close``; the wrapper in ``errors`` closes it anyway."""
+    make_user(console, "bot@raxx.app", "operator")
+    token = make_token(console, "bot@raxx.app")
+    env = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "web-edge-test-secret-key",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "CONSOLE_ENV": "development",
+        "MAX_CONTENT_LENGTH": "4096",
+        "LOG_LEVEL": "WARNING",
+    }
+    process, base = start_gunicorn(env, tmp_path / "gunicorn.log", workers=1)
+    try:
+        body = b"[" + b"1," * 4000 + b"1]"
+        head, closed = _raw_request(
+            base,
+            b"POST /api/alerts HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {token}\r\nConnection: keep-alive\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:1024],
+        )
+    finally:
+        stop(process)
+    assert head.startswith(b"HTTP/1.1 413")
+    assert closed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify, make_response, render_template
 from flask_wtf.csrf import CSRFError
@@ -76,7 +77,30 @@ def _unexpected(exc: Exception) -> Response:
     return _http_error(InternalServerError(description="something went wrong; it has been logged"))
 
 
+class CloseAfterRefusedBody:
+    """WSGI wrapper: a 413 closes the connection under gunicorn too.
+
+    Gunicorn drops an application's ``Connection`` header (hop-by-hop) and would keep the
+    connection alive with the refused body still unread; its ``start_response`` belongs to its
+    response object, whose ``force_close()`` is the documented way to end the connection. Other
+    servers (werkzeug's) honour the header that ``_http_error`` sets.
+    """
+
+    def __init__(self, wsgi_app: Any) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+            if status.startswith("413") and callable(force_close):
+                force_close()
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
 def init_app(app: Flask) -> None:
+    app.wsgi_app = CloseAfterRefusedBody(app.wsgi_app)  # type: ignore[method-assign]
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(DBAPIError, _database_unavailable)
