@@ -30,6 +30,7 @@ from raxx_console.flags.registry import BY_NAME, FLAGS
 from raxx_console.health.prereqs import deploy_prereqs_missing, ticketing_prereqs_missing
 from raxx_console.health.startup import COMPONENT_KEY as STARTUP_KEY
 from raxx_console.health.startup import StartupCheck
+from raxx_console.integrations.freescout_outcomes import Reason
 from raxx_console.outbox.kinds import CREATE_KIND
 from raxx_console.outbox.service import (
     NO_HANDLER,
@@ -47,6 +48,7 @@ from raxx_console.secrets.service import overdue as overdue_secrets
 from raxx_console.status import poller
 from raxx_console.status.models import SurfaceStatus
 from raxx_console.status.service import effective_status
+from raxx_console.tickets.reasons import REASONS
 from raxx_console.tickets.service import ENTRIES
 from raxx_console.worker import WorkerHeartbeat
 
@@ -66,22 +68,21 @@ Severity = Literal["stop", "warn"]
 #: The code of "this ticketing flag is off" problems is this prefix and the flag's name.
 FLAG_OFF = "flag_off:"
 
-#: A call that failed for good, in the banner's words; ``{ago}`` is when (incident runbook FM2 steps).
-_REASON_WORDS = {
-    "cf_access_denied": "Cloudflare Access refused the CF Access service token {ago} (cf_access_denied): "
-    "check CF_ACCESS_SVC_TICKETS_CLIENT_ID and CF_ACCESS_SVC_TICKETS_CLIENT_SECRET.",
-    "freescout_auth_error": "FreeScout refused FREESCOUT_API_KEY {ago} (freescout_auth_error).",
-    "freescout_not_configured": "The process that delivers tickets found FreeScout not configured {ago} "
-    "(freescout_not_configured).",
-    "mailbox_not_found": "FreeScout has no mailbox FREESCOUT_OPERATIONS_MAILBOX_ID: a ticket failed {ago} "
-    "(mailbox_not_found).",
-    "freescout_rejected": "FreeScout rejected a ticket {ago} (freescout_rejected).",
-    "freescout_unexpected_response": "FreeScout answered something unexpected {ago} "
-    "(freescout_unexpected_response).",
-    "slack_auth_error": "Slack refused SLACK_BOT_TOKEN {ago} (slack_auth_error).",
-    "slack_not_configured": "The DM sender found Slack not configured {ago} (slack_not_configured).",
-    "slack_rejected": "Slack rejected a DM {ago} (slack_rejected).",
-}
+#: The reasons of a call that failed for good that the banner shows (the rest it shows otherwise:
+#: an unavailable FreeScout as tickets waiting); their words are the one table's, ``tickets/reasons.py``.
+_BANNER_REASONS = frozenset(
+    {
+        Reason.CF_ACCESS_DENIED,
+        Reason.AUTH_ERROR,
+        Reason.NOT_CONFIGURED,
+        Reason.MAILBOX_NOT_FOUND,
+        Reason.REJECTED,
+        Reason.UNEXPECTED,
+        "slack_auth_error",
+        "slack_not_configured",
+        "slack_rejected",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -380,10 +381,10 @@ def problems(snapshot: Snapshot) -> Iterable[Problem]:
             "alerts cannot file tickets.",
         )
     for error in snapshot.last_errors.values():
-        if error.current and error.at is not None and error.reason in _REASON_WORDS:
+        if error.current and error.at is not None and error.reason in _BANNER_REASONS:
             yield Problem(
                 error.reason,
-                _REASON_WORDS[error.reason].format(ago=ago(now, error.at)),
+                REASONS[error.reason].sentence(f"{ago(now, error.at)} ({error.reason})"),
                 severity="stop" if error.component == "freescout" else "warn",
                 since=error.at,
             )
