@@ -59,6 +59,8 @@ def html_text(body: str) -> str:
 
 
 class WireError(Exception):
+    """An API answer other than success: the status and FreeScout's JSON error body."""
+
     def __init__(self, status: int, body: Any) -> None:
         super().__init__(status)
         self.status = status
