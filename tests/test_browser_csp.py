@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from raxx_console.alerts import alert_aggregator
+from raxx_console.alerts.emission import AlertSignal
 from raxx_console.customers import service as customers
 from tests.support.accounts import browser_login, make_user
 
@@ -29,7 +30,9 @@ def _collect_errors(page) -> list[str]:
 
 def test_every_page_renders_under_the_csp_without_console_errors(console, live_server, page):
     make_user(console, "admin@raxx.app", "admin")
-    result = alert_aggregator.emit(console, source="ci", check="disk", severity="P2", title="db-1 disk full")
+    result = alert_aggregator.emit(
+        console, AlertSignal(source="ci", check="disk", severity="P2", title="db-1 disk full")
+    )
     with console.db.session() as session:
         customers.upsert(
             session,
