@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from raxx_console.audit import PAGE_SIZE
 from raxx_console.audit.models import AuditLog
-from raxx_console.clock import Clock, as_utc
+from raxx_console.clock import Clock, as_utc, iso
 from raxx_console.config import ConsoleEnv, parse_duration
 from raxx_console.db import BigId, UTCDateTime
 
@@ -232,7 +232,3 @@ def row_json(row: AuditLog) -> dict[str, Any]:
         "selected_env": row.selected_env,
         "payload": row.payload,
     }
-
-
-def iso(when: datetime) -> str:
-    return as_utc(when).isoformat().replace("+00:00", "Z")

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
 from raxx_console.auth.models import Role
-from raxx_console.clock import Clock
+from raxx_console.clock import Clock, iso
 from raxx_console.deploys import DEFAULT_REF, incidents
 from raxx_console.deploys.models import (
     COMPLETED,
@@ -570,12 +570,8 @@ class DeployView:
             "conclusion": d.conclusion,
             "reason": d.reason,
             "in_flight": d.in_flight,
-            "created_at": _iso(d.created_at),
-            "completed_at": _iso(d.completed_at),
+            "created_at": iso(d.created_at),
+            "completed_at": iso(d.completed_at),
             "progress": incidents.progress(d),
             "deployed_line": incidents.deployed_line(d, self.now) if self.recent_enough else None,
         }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None

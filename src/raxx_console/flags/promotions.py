@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
-from raxx_console.clock import Clock
+from raxx_console.clock import Clock, iso
 from raxx_console.config import Settings
 from raxx_console.flags.models import FlagPromotion, FlagPromotionMark
 from raxx_console.flags.registry import get_spec
@@ -41,10 +41,6 @@ class PromotionRefused(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason, self.message = reason, message
-
-
-def iso(when: datetime | None) -> str | None:
-    return when.isoformat().replace("+00:00", "Z") if when else None
 
 
 def parse_iso(text: Any) -> datetime | None:
