@@ -79,13 +79,13 @@ def admin(console: Console, client: FlaskClient) -> FlaskClient:
     return client
 
 
-def run_rotation(console: Console, actor: str = ADMIN) -> RotationOutcome:
-    """What the Rotate button runs, called directly."""
+def run_rotation(console: Console, actor: str = ADMIN, name: str = NAME) -> RotationOutcome:
+    """What the Rotate button runs for the secret ``name``, called directly."""
     return service.rotate(
         console.db,
         console.clock,
-        SPEC,
-        HANDLERS[NAME](console),
+        get_spec(name),
+        HANDLERS[name](console),
         vault=integrations.infisical(console),
         heroku=integrations.heroku(console),
         actor=actor,

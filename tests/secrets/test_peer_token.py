@@ -24,13 +24,11 @@ from raxx_console.peers import (
     PeerLink,
     PeerStatus,
 )
-from raxx_console.secrets import service
 from raxx_console.secrets.fingerprint import fingerprint
-from raxx_console.secrets.handlers import HANDLERS
 from raxx_console.secrets.models import SecretRotation
 from raxx_console.secrets.registry import get_spec
 from raxx_console.secrets.service import ROTATED
-from tests.secrets.conftest import ADMIN
+from tests.secrets.conftest import run_rotation
 from tests.secrets.test_sentinel import _log_text
 from tests.support.accounts import csrf_token, make_token, make_user
 from tests.support.rows import audit_rows, detached_rows
@@ -65,16 +63,7 @@ def peer_down(peer_settings, staging, sandboxes):
 
 
 def rotate(console):
-    return service.rotate(
-        console.db,
-        console.clock,
-        SPEC,
-        HANDLERS[NAME](console),
-        vault=integrations.infisical(console),
-        heroku=integrations.heroku(console),
-        actor=ADMIN,
-        env="development",
-    )
+    return run_rotation(console, name=NAME)
 
 
 def link_with(settings_overrides, clock, token: str) -> PeerLink:
