@@ -40,12 +40,12 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from raxx_console.clock import Clock, SystemClock
+from raxx_console.sandbox.faults import FaultSwitch, add_fault_routes, down_response
 
 OWNER_REPO = "raxx/raxx"
 FAULT_MODES = ("ok", "down", "error500", "unauthorized")
 CONCLUSIONS = ("success", "failure", "cancelled")
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
-_MAX_LATENCY_MS = 30_000
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,7 @@ class Run:
 class GitHubSandboxState:
     token: str
     clock: Clock
-    mode: str = "ok"
-    latency_ms: int = 0
+    faults: FaultSwitch = field(default_factory=lambda: FaultSwitch(FAULT_MODES))
     legacy: bool = False
     queued_seconds: float = 2.0
     run_seconds: float = 6.0
@@ -122,7 +121,8 @@ class GitHubSandboxState:
 
     def reset(self) -> None:
         with self.lock:
-            self.mode, self.latency_ms, self.legacy = "ok", 0, False
+            self.legacy = False
+            self.faults.reset()
             self.queued_seconds, self.run_seconds, self.conclusion = 2.0, 6.0, "success"
             self.list_delay_seconds = 0.0
             self.runs.clear()
@@ -256,15 +256,15 @@ def create_github_sandbox(*, token: str, clock: Clock | None = None) -> Flask:
     def gate() -> Response | None:
         if not request.path.startswith("/repos/"):
             return None
-        if state.latency_ms:
-            threading.Event().wait(state.latency_ms / 1000)
-        if state.mode == "down":
-            return Response("<html><body>503 Service Unavailable</body></html>", 503, mimetype="text/html")
-        if state.mode == "error500":
+        faults = state.faults.current()
+        state.faults.sleep(faults["latency_ms"])
+        if faults["mode"] == "down":
+            return down_response()
+        if faults["mode"] == "error500":
             return _error(500, "Server Error")
         given = request.headers.get("Authorization", "")
         expected = f"Bearer {state.token}"
-        if state.mode == "unauthorized" or not hmac.compare_digest(given.encode(), expected.encode()):
+        if faults["mode"] == "unauthorized" or not hmac.compare_digest(given.encode(), expected.encode()):
             return _error(401, "Bad credentials")
         return None
 
@@ -391,20 +391,7 @@ def create_github_sandbox(*, token: str, clock: Clock | None = None) -> Flask:
             raise _Refused(400, "expected a JSON object")
         return body
 
-    @app.get("/_sandbox/faults")
-    def get_faults() -> Response:
-        return jsonify({"mode": state.mode, "latency_ms": state.latency_ms})
-
-    @app.post("/_sandbox/faults")
-    def set_faults() -> Response:
-        body = control_body()
-        mode, latency = body.get("mode", state.mode), body.get("latency_ms", 0)
-        if mode not in FAULT_MODES:
-            raise _Refused(400, f"mode must be one of {', '.join(FAULT_MODES)}")
-        if isinstance(latency, bool) or not isinstance(latency, int) or not 0 <= latency <= _MAX_LATENCY_MS:
-            raise _Refused(400, f"latency_ms must be an integer 0..{_MAX_LATENCY_MS}")
-        state.mode, state.latency_ms = mode, latency
-        return get_faults()
+    add_fault_routes(app, state.faults, lambda problem: _error(400, problem))
 
     @app.post("/_sandbox/pace")
     def set_pace() -> Response:

@@ -23,11 +23,10 @@ from flask import Flask, Response, jsonify, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
+from raxx_console.sandbox.faults import FaultSwitch, Knob, add_fault_routes, down_response, names
 from raxx_console.secrets.fingerprint import fingerprint
 
 FAULT_MODES = ("ok", "down", "error500", "ratelimited", "slow")
-DEFAULT_SLOW_MS = 3000
-MAX_LATENCY_MS = 120_000
 _VERSION = "version=3"
 
 
@@ -39,28 +38,26 @@ class HerokuSandbox(Flask):
         self.token = token
         self._seed = {app: dict(config) for app, config in apps.items()}
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self.fault_switch = FaultSwitch(
+            FAULT_MODES,
+            default_latency_ms={"slow": 3000},
+            knobs={"apps": Knob([], names, "a list of app names")},
+        )
         self.reset()
 
     def reset(self) -> None:
         with self._lock:
             self.apps: dict[str, dict[str, str]] = {app: dict(c) for app, c in self._seed.items()}
             self.releases: dict[str, int] = {app: 1 for app in self._seed}
-            self._faults: dict[str, Any] = {"mode": "ok", "apps": [], "latency_ms": 0}
             self.requests: list[dict[str, Any]] = []
-            wake, self._wake = self._wake, threading.Event()
-        wake.set()
+        self.fault_switch.reset()
 
-    def set_faults(self, mode: str, apps: list[str] | None = None, latency_ms: int = 0) -> dict[str, Any]:
-        if mode not in FAULT_MODES:
-            raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}")
-        with self._lock:
-            self._faults = {"mode": mode, "apps": list(apps or []), "latency_ms": latency_ms}
-            return dict(self._faults)
+    def set_faults(self, mode: str = "ok", **fields: Any) -> dict[str, Any]:
+        """``apps`` narrows the fault to those apps; ``latency_ms`` delays their answers."""
+        return self.fault_switch.set(mode, **fields)
 
     def faults(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._faults)
+        return self.fault_switch.current()
 
     def config_var(self, app: str, name: str) -> str | None:
         """For tests in the same process: one value (the HTTP controls never show values)."""
@@ -102,11 +99,9 @@ def create_heroku_sandbox(token: str, apps: Mapping[str, Mapping[str, str]]) -> 
         faults = app.faults()
         if faults["apps"] and name not in faults["apps"]:
             return None
-        latency = faults["latency_ms"] or (DEFAULT_SLOW_MS if faults["mode"] == "slow" else 0)
-        if latency:
-            app._wake.wait(latency / 1000)
+        app.fault_switch.sleep(faults["latency_ms"])
         if faults["mode"] == "down":
-            return Response("<html><body><h1>503 Service Unavailable</h1></body></html>", 503)
+            return down_response()
         if faults["mode"] == "error500":
             return _error(500, "internal_server_error", "Internal server error.")
         if faults["mode"] == "ratelimited":
@@ -140,25 +135,7 @@ def create_heroku_sandbox(token: str, apps: Mapping[str, Mapping[str, str]]) -> 
         with app._lock:
             return jsonify(dict(config))
 
-    @app.get("/_sandbox/faults")
-    def get_faults() -> Response:
-        return jsonify(app.faults())
-
-    @app.post("/_sandbox/faults")
-    def post_faults() -> Response:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict) or set(body) - {"mode", "apps", "latency_ms"}:
-            return _error(400, "bad_request", 'expected {"mode": ..., "apps": [...], "latency_ms": ...}')
-        apps = body.get("apps", [])
-        latency = body.get("latency_ms", 0)
-        if not isinstance(apps, list) or not all(isinstance(a, str) for a in apps):
-            return _error(400, "bad_request", "apps must be a list of app names")
-        if isinstance(latency, bool) or not isinstance(latency, int) or not 0 <= latency <= MAX_LATENCY_MS:
-            return _error(400, "bad_request", f"latency_ms must be an integer from 0 to {MAX_LATENCY_MS}")
-        try:
-            return jsonify(app.set_faults(body.get("mode", "ok"), apps, latency))
-        except ValueError as exc:
-            return _error(400, "bad_request", str(exc))
+    add_fault_routes(app, app.fault_switch, lambda problem: _error(400, "bad_request", problem))
 
     @app.post("/_sandbox/reset")
     def post_reset() -> Response:

@@ -27,11 +27,10 @@ from flask import Flask, Response, jsonify, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
+from raxx_console.sandbox.faults import FaultSwitch, add_fault_routes, down_response
 from raxx_console.secrets.fingerprint import fingerprint
 
 FAULT_MODES = ("ok", "down", "error500", "slow", "timeout_after_write")
-DEFAULT_LATENCY_MS = {"slow": 3000, "timeout_after_write": 5000}
-MAX_LATENCY_MS = 120_000
 TOKEN_TTL_SECONDS = 7200
 
 
@@ -47,29 +46,23 @@ class InfisicalSandbox(Flask):
         self.project_id, self.environment = project_id, environment
         self._seed = dict(seed)
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self.fault_switch = FaultSwitch(
+            FAULT_MODES, default_latency_ms={"slow": 3000, "timeout_after_write": 5000}
+        )
         self.reset()
 
     def reset(self) -> None:
         with self._lock:
             self.store: dict[tuple[str, str], list[str]] = {key: [v] for key, v in self._seed.items()}
             self.tokens: set[str] = set()
-            self._faults: dict[str, Any] = {"mode": "ok", "latency_ms": 0}
             self.requests: list[dict[str, Any]] = []
-            wake, self._wake = self._wake, threading.Event()
-        wake.set()
+        self.fault_switch.reset()
 
-    def set_faults(self, mode: str, latency_ms: int | None = None) -> dict[str, Any]:
-        if mode not in FAULT_MODES:
-            raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}")
-        with self._lock:
-            latency = DEFAULT_LATENCY_MS.get(mode, 0) if latency_ms is None else latency_ms
-            self._faults = {"mode": mode, "latency_ms": latency}
-            return dict(self._faults)
+    def set_faults(self, mode: str = "ok", **fields: Any) -> dict[str, Any]:
+        return self.fault_switch.set(mode, **fields)
 
     def faults(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._faults)
+        return self.fault_switch.current()
 
     def current(self, path: str, name: str) -> str | None:
         """For tests in the same process: the current value (HTTP controls never show values)."""
@@ -120,10 +113,9 @@ def create_infisical_sandbox(
         mode, latency = faults["mode"], faults["latency_ms"]
         if mode == "timeout_after_write":
             return None  # reads answer at once; a write is stored first, its answer delayed after
-        if latency:
-            app._wake.wait(latency / 1000)
+        app.fault_switch.sleep(latency)
         if mode == "down":
-            return Response("<html><body><h1>503 Service Unavailable</h1></body></html>", 503)
+            return down_response()
         if mode == "error500":
             return _error(500, "InternalServerError", "Something went wrong")
         return None
@@ -199,28 +191,12 @@ def create_infisical_sandbox(
                 return _error(404, "NotFound", f"Secret with name '{name}' not found")
             app.store.setdefault(key, []).append(value)
             version = len(app.store[key])
-        if app.faults()["mode"] == "timeout_after_write":
-            app._wake.wait(app.faults()["latency_ms"] / 1000)
+        faults = app.faults()
+        if faults["mode"] == "timeout_after_write":
+            app.fault_switch.sleep(faults["latency_ms"])
         return jsonify(entity(path, name, version, value))
 
-    @app.get("/_sandbox/faults")
-    def get_faults() -> Response:
-        return jsonify(app.faults())
-
-    @app.post("/_sandbox/faults")
-    def post_faults() -> Response:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict) or set(body) - {"mode", "latency_ms"}:
-            return _error(400, "BadRequest", 'expected {"mode": ..., "latency_ms": ...}')
-        latency = body.get("latency_ms")
-        if latency is not None and (
-            isinstance(latency, bool) or not isinstance(latency, int) or not 0 <= latency <= MAX_LATENCY_MS
-        ):
-            return _error(400, "BadRequest", f"latency_ms must be an integer from 0 to {MAX_LATENCY_MS}")
-        try:
-            return jsonify(app.set_faults(body.get("mode", "ok"), latency))
-        except ValueError as exc:
-            return _error(400, "BadRequest", str(exc))
+    add_fault_routes(app, app.fault_switch, lambda problem: _error(400, "BadRequest", problem))
 
     @app.post("/_sandbox/reset")
     def post_reset() -> Response:

@@ -27,14 +27,14 @@ from flask import Flask, Response, jsonify, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
+from raxx_console.sandbox.faults import FaultSwitch, Knob, add_fault_routes, down_response, whole_number
+
 SANDBOX_TOKEN = "xoxb-sandbox-token"  # the sandbox's published test token, not a secret
 BOT_USER_ID = "U0SANDBOT"
 BOT_ID = "B0SANDBOT"
 TEAM_ID = "T0SANDBOX"
 TEAM_NAME = "Raxx Sandbox"
 FAULT_MODES = ("ok", "down", "error500", "ratelimited", "slow")
-DEFAULT_SLOW_MS = 3000
-MAX_LATENCY_MS = 120_000
 MAX_TEXT = 40_000  # Slack's limit on chat.postMessage text
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 
@@ -57,7 +57,11 @@ class SlackSandbox(Flask):
         self.revoked_tokens = frozenset(revoked_tokens)
         self.inactive_tokens = frozenset(inactive_tokens)
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self.fault_switch = FaultSwitch(
+            FAULT_MODES,
+            default_latency_ms={"slow": 3000},
+            knobs={"retry_after": Knob(1, whole_number(0, 3600), "an integer from 0 to 3600 (seconds)")},
+        )
         self._ids = itertools.count(1)
         self._last_ts = 0.0
         self.reset()
@@ -66,24 +70,18 @@ class SlackSandbox(Flask):
     def reset(self) -> None:
         """Forget channels, messages and faults; wake any request sleeping in a fault."""
         with self._lock:
-            self._faults: dict[str, Any] = {"mode": "ok", "latency_ms": 0, "retry_after": 1}
             self._channels: dict[str, list[str]] = {}  # channel id -> member user ids
             self._ims: dict[str, str] = {}  # user id -> IM channel id
             self._messages: list[dict[str, Any]] = []
             self._calls: list[str] = []
-            wake, self._wake = self._wake, threading.Event()
-        wake.set()
+        self.fault_switch.reset()
 
-    def set_faults(self, mode: str, latency_ms: int = 0, retry_after: int = 1) -> dict[str, Any]:
-        if mode not in FAULT_MODES:
-            raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}")
-        with self._lock:
-            self._faults = {"mode": mode, "latency_ms": latency_ms, "retry_after": retry_after}
-            return dict(self._faults)
+    def set_faults(self, mode: str = "ok", **fields: Any) -> dict[str, Any]:
+        """``latency_ms`` delays every answer; ``retry_after`` is the 429's header in ``ratelimited``."""
+        return self.fault_switch.set(mode, **fields)
 
     def faults(self) -> dict[str, Any]:
-        with self._lock:
-            return dict(self._faults)
+        return self.fault_switch.current()
 
     def messages(self, user: str | None = None) -> list[dict[str, Any]]:
         """Delivered messages, oldest first (``user`` narrows to one recipient)."""
@@ -94,10 +92,6 @@ class SlackSandbox(Flask):
         """Web API methods requested so far (faulted ones too), for tests to count."""
         with self._lock:
             return list(self._calls)
-
-    def _sleep(self, milliseconds: int) -> None:
-        if milliseconds > 0:
-            self._wake.wait(milliseconds / 1000)
 
     def _next_ts(self) -> str:
         with self._lock:
@@ -186,14 +180,10 @@ def create_slack_sandbox(
 
     def inject_fault() -> Response | None:
         faults = app.faults()
-        latency = faults["latency_ms"]
-        if faults["mode"] == "slow" and not latency:
-            latency = DEFAULT_SLOW_MS
-        app._sleep(latency)
+        app.fault_switch.sleep(faults["latency_ms"])
         mode = faults["mode"]
         if mode == "down":
-            html = "<html><body><h1>503 Service Unavailable</h1></body></html>"
-            return Response(html, status=503, mimetype="text/html")
+            return down_response()
         if mode == "error500":
             return _error("internal_error", 500)
         if mode == "ratelimited":
@@ -324,28 +314,7 @@ def create_slack_sandbox(
     }
 
     # --- sandbox controls -------------------------------------------------------------------
-    @app.get("/_sandbox/faults")
-    def get_faults() -> Response:
-        return jsonify(app.faults())
-
-    @app.post("/_sandbox/faults")
-    def post_faults() -> Response:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            return _bad_request('expected a JSON object such as {"mode": "down"}')
-        unknown = set(body) - {"mode", "latency_ms", "retry_after"}
-        if unknown:
-            return _bad_request(f"unknown field(s): {', '.join(sorted(unknown))}")
-        mode = body.get("mode", "ok")
-        if mode not in FAULT_MODES:
-            return _bad_request(f"mode must be one of {', '.join(FAULT_MODES)}")
-        latency = body.get("latency_ms", 0)
-        if not _is_int(latency) or not 0 <= latency <= MAX_LATENCY_MS:
-            return _bad_request(f"latency_ms must be an integer from 0 to {MAX_LATENCY_MS}")
-        retry_after = body.get("retry_after", 1)
-        if not _is_int(retry_after) or not 0 <= retry_after <= 3600:
-            return _bad_request("retry_after must be an integer from 0 to 3600 (seconds)")
-        return jsonify(app.set_faults(mode, latency, retry_after))
+    add_fault_routes(app, app.fault_switch, _bad_request)
 
     @app.post("/_sandbox/reset")
     def post_reset() -> Response:
@@ -382,10 +351,6 @@ def _readable(ts: str) -> str:
 def _thread_note(message: dict[str, Any]) -> str:
     parent = message.get("thread_ts")
     return f'<p class="thread">↳ in the thread of {escape(_readable(parent))}</p>' if parent else ""
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 _PAGE = """<!doctype html>
