@@ -204,16 +204,7 @@ def create_token(session: Session, clock: Clock, *, user: User, name: str, actor
         prefix=token[:PREFIX_LENGTH],
         created_at=clock.now(),
     )
-    session.add(row)
-    session.flush()
-    audit.record(
-        session,
-        clock,
-        action="console.token.created",
-        actor=actor,
-        selected_env=env,
-        payload={"token_id": row.id, "user_id": user.id, "prefix": row.prefix, "name": row.name},
-    )
+    _store_token(session, clock, row, actor, env)
     return token
 
 
@@ -239,17 +230,21 @@ def _add_service_token(
     session: Session, clock: Clock, service: str, token_hash: str, prefix: str, actor: str, env: str
 ) -> ServiceToken:
     row = ServiceToken(service=service, token_hash=token_hash, prefix=prefix, created_at=clock.now())
+    _store_token(session, clock, row, actor, env)
+    return row
+
+
+def _store_token(session: Session, clock: Clock, row: ApiToken | ServiceToken, actor: str, env: str) -> None:
+    """Add a new token row and audit ``console.token.created`` with its id and prefix (never the value)."""
     session.add(row)
     session.flush()
+    if isinstance(row, ServiceToken):
+        payload = {"service_token_id": row.id, "service": row.service, "prefix": row.prefix}
+    else:
+        payload = {"token_id": row.id, "user_id": row.user_id, "prefix": row.prefix, "name": row.name}
     audit.record(
-        session,
-        clock,
-        action="console.token.created",
-        actor=actor,
-        selected_env=env,
-        payload={"service_token_id": row.id, "service": service, "prefix": row.prefix},
+        session, clock, action="console.token.created", actor=actor, selected_env=env, payload=payload
     )
-    return row
 
 
 def enrol_service_token(
