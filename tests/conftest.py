@@ -182,13 +182,23 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context()
+def _browser_page(chromium: Any, **context_options: Any) -> Iterator[Any]:
+    context = chromium.new_context(**context_options)
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    yield from _browser_page(chromium)
+
+
+@pytest.fixture
+def tls_page(chromium: Any) -> Iterator[Any]:
+    """A page that accepts the tests' self-signed certificate (``serve_tls``)."""
+    yield from _browser_page(chromium, ignore_https_errors=True)
 
 
 # --- foundation helpers (auth, flags, audit) ----------------------------------------------------

@@ -32,15 +32,6 @@ def tls_port(app):
     thread.join(timeout=5)
 
 
-@pytest.fixture
-def tls_page(chromium):
-    context = chromium.new_context(ignore_https_errors=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
 def banner_colour(page):
     return page.locator(".env-banner").evaluate("el => getComputedStyle(el).backgroundColor")
 

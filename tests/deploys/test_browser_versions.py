@@ -25,15 +25,6 @@ pytestmark = [
 
 
 @pytest.fixture
-def tls_page(chromium):
-    context = chromium.new_context(ignore_https_errors=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
-@pytest.fixture
 def staging_url(app, console):
     make_user(console, "root@raxx.app", "admin")
     set_flag(console, flag_names.DEPLOY_CHIP_FLAG)

@@ -18,15 +18,6 @@ FLAG = "FLAG_CONSOLE_DEPLOY_CHIP"
 
 
 @pytest.fixture
-def tls_page(chromium):
-    context = chromium.new_context(ignore_https_errors=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
-@pytest.fixture
 def prod_url(peer_settings, app, console):
     make_user(console, "root@raxx.app", "admin")
     make_user(console, "op@raxx.app", "operator")
