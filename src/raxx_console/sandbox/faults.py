@@ -115,8 +115,16 @@ class FaultSwitch:
             wake.wait(milliseconds / 1000)
 
 
-def add_fault_routes(app: Flask, switch: FaultSwitch, refuse: Callable[[str], Response]) -> None:
-    """``GET``/``POST /_sandbox/faults``; ``refuse`` words a 400 in the sandbox's own error shape."""
+def add_sandbox_controls(
+    app: Flask,
+    switch: FaultSwitch,
+    *,
+    refuse: Callable[[str], Response],
+    reset: Callable[[], None],
+    requests: Callable[[], list[dict[str, Any]]] | None = None,
+) -> None:
+    """``GET``/``POST /_sandbox/faults``, ``POST /_sandbox/reset`` and, given ``requests``, the log
+    ``GET /_sandbox/requests``; ``refuse`` words a 400 in the sandbox's own error shape."""
 
     def get_faults() -> Response:
         return jsonify(switch.current())
@@ -127,5 +135,13 @@ def add_fault_routes(app: Flask, switch: FaultSwitch, refuse: Callable[[str], Re
         except FaultError as exc:
             return refuse(str(exc))
 
+    def post_reset() -> Response:
+        reset()
+        return jsonify({"reset": True})
+
     app.add_url_rule("/_sandbox/faults", "get_faults", get_faults, methods=["GET"])
     app.add_url_rule("/_sandbox/faults", "post_faults", post_faults, methods=["POST"])
+    app.add_url_rule("/_sandbox/reset", "post_reset", post_reset, methods=["POST"])
+    if requests is not None:
+        log = requests
+        app.add_url_rule("/_sandbox/requests", "get_requests", lambda: jsonify({"requests": log()}))

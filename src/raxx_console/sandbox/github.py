@@ -40,7 +40,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from raxx_console.clock import Clock, SystemClock
-from raxx_console.sandbox.faults import FaultSwitch, add_fault_routes, down_response
+from raxx_console.sandbox.faults import FaultSwitch, add_sandbox_controls, down_response
 
 OWNER_REPO = "raxx/raxx"
 FAULT_MODES = ("ok", "down", "error500", "unauthorized")
@@ -391,7 +391,7 @@ def create_github_sandbox(*, token: str, clock: Clock | None = None) -> Flask:
             raise _Refused(400, "expected a JSON object")
         return body
 
-    add_fault_routes(app, state.faults, lambda problem: _error(400, problem))
+    add_sandbox_controls(app, state.faults, refuse=lambda problem: _error(400, problem), reset=state.reset)
 
     @app.post("/_sandbox/pace")
     def set_pace() -> Response:
@@ -442,11 +442,6 @@ def create_github_sandbox(*, token: str, clock: Clock | None = None) -> Flask:
             return jsonify({"sha": None, "deployed_at": None})
         finished = run.created_at + timedelta(seconds=run.queued_seconds + run.run_seconds)
         return jsonify({"sha": run.deployed_sha, "deployed_at": _iso(finished)})
-
-    @app.post("/_sandbox/reset")
-    def reset() -> Response:
-        state.reset()
-        return jsonify({"reset": True})
 
     @app.get("/<owner>/<repo>/actions/runs/<int:run_id>")
     def run_page(owner: str, repo: str, run_id: int) -> Response:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from raxx_console.sandbox.faults import FaultSwitch, Knob, add_fault_routes, down_response, names
+from raxx_console.sandbox.faults import FaultSwitch, Knob, add_sandbox_controls, down_response, names
 from raxx_console.secrets.fingerprint import fingerprint
 
 FAULT_MODES = ("ok", "down", "error500", "ratelimited", "slow")
@@ -58,6 +59,11 @@ class HerokuSandbox(Flask):
 
     def faults(self) -> dict[str, Any]:
         return self.fault_switch.current()
+
+    def logged_requests(self) -> list[dict[str, Any]]:
+        """Method, path and whether a credential was sent — never its value."""
+        with self._lock:
+            return list(self.requests)
 
     def config_var(self, app: str, name: str) -> str | None:
         """For tests in the same process: one value (the HTTP controls never show values)."""
@@ -135,17 +141,10 @@ def create_heroku_sandbox(token: str, apps: Mapping[str, Mapping[str, str]]) -> 
         with app._lock:
             return jsonify(dict(config))
 
-    add_fault_routes(app, app.fault_switch, lambda problem: _error(400, "bad_request", problem))
-
-    @app.post("/_sandbox/reset")
-    def post_reset() -> Response:
-        app.reset()
-        return jsonify({"reset": True})
-
-    @app.get("/_sandbox/requests")
-    def get_requests() -> Response:
-        with app._lock:
-            return jsonify({"requests": list(app.requests)})
+    bad_control = partial(_error, 400, "bad_request")
+    add_sandbox_controls(
+        app, app.fault_switch, refuse=bad_control, reset=app.reset, requests=app.logged_requests
+    )
 
     @app.get("/")
     def index() -> Response:

@@ -21,13 +21,14 @@ import secrets
 import threading
 import uuid
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from raxx_console.sandbox.faults import FaultSwitch, add_fault_routes, down_response
+from raxx_console.sandbox.faults import FaultSwitch, add_sandbox_controls, down_response
 from raxx_console.secrets.fingerprint import fingerprint
 
 FAULT_MODES = ("ok", "down", "error500", "slow", "timeout_after_write")
@@ -63,6 +64,11 @@ class InfisicalSandbox(Flask):
 
     def faults(self) -> dict[str, Any]:
         return self.fault_switch.current()
+
+    def logged_requests(self) -> list[dict[str, Any]]:
+        """Method, path and whether a credential was sent — never its value."""
+        with self._lock:
+            return list(self.requests)
 
     def current(self, path: str, name: str) -> str | None:
         """For tests in the same process: the current value (HTTP controls never show values)."""
@@ -196,17 +202,10 @@ def create_infisical_sandbox(
             app.fault_switch.sleep(faults["latency_ms"])
         return jsonify(entity(path, name, version, value))
 
-    add_fault_routes(app, app.fault_switch, lambda problem: _error(400, "BadRequest", problem))
-
-    @app.post("/_sandbox/reset")
-    def post_reset() -> Response:
-        app.reset()
-        return jsonify({"reset": True})
-
-    @app.get("/_sandbox/requests")
-    def get_requests() -> Response:
-        with app._lock:
-            return jsonify({"requests": list(app.requests)})
+    bad_control = partial(_error, 400, "BadRequest")
+    add_sandbox_controls(
+        app, app.fault_switch, refuse=bad_control, reset=app.reset, requests=app.logged_requests
+    )
 
     @app.get("/")
     def index() -> Response:

@@ -27,7 +27,7 @@ from flask import Flask, Response, jsonify, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from raxx_console.sandbox.faults import FaultSwitch, Knob, add_fault_routes, down_response, whole_number
+from raxx_console.sandbox.faults import FaultSwitch, Knob, add_sandbox_controls, down_response, whole_number
 
 SANDBOX_TOKEN = "xoxb-sandbox-token"  # the sandbox's published test token, not a secret
 BOT_USER_ID = "U0SANDBOT"
@@ -314,12 +314,7 @@ def create_slack_sandbox(
     }
 
     # --- sandbox controls -------------------------------------------------------------------
-    add_fault_routes(app, app.fault_switch, _bad_request)
-
-    @app.post("/_sandbox/reset")
-    def post_reset() -> Response:
-        app.reset()
-        return jsonify({"reset": True})
+    add_sandbox_controls(app, app.fault_switch, refuse=_bad_request, reset=app.reset)
 
     @app.get("/_sandbox/messages")
     def get_messages() -> Response:
