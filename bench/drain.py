@@ -49,6 +49,7 @@ from _summary import record
 from alert_storm import (
     CHECK,
     Resources,
+    backend_pids,
     chunks,
     console_poster,
     cpu_seconds,
@@ -119,7 +120,7 @@ def sandboxes(watch: Resources, latency_ms: int, surfaces_file: Path) -> dict:
     line = child.stdout.readline()
     if not line.startswith("{"):
         raise SystemExit(f"the sandboxes did not start:\n{watch.tail('sandboxes')}")
-    return json.loads(line)
+    return {**json.loads(line), "pid": child.pid}
 
 
 def faults(urls: dict, mode: str, latency_ms: int) -> None:
@@ -176,7 +177,7 @@ def all_tagged(urls: dict, prefix: str, count: int) -> bool:
     return len(found) >= count and all(any(r["tagged"] for r in rows) for rows in found.values())
 
 
-def backlog_phase(args, urls: dict, post, worker: int) -> dict:
+def backlog_phase(args, urls: dict, post, worker: int, others: dict[str, list[int]]) -> dict:
     checks = [f"backlog-{i:05d}" for i in range(args.tickets)]
     print(f"backlog: {len(checks)} alerts posted with the worker stopped …", flush=True)
     os.kill(worker, signal.SIGSTOP)
@@ -184,6 +185,7 @@ def backlog_phase(args, urls: dict, post, worker: int) -> dict:
         post_all(post, checks)
     finally:
         cpu = cpu_seconds([worker])[worker]
+        beside = {name: sum(cpu_seconds(pids).values()) for name, pids in others.items()}
         started = time.time()
         os.kill(worker, signal.SIGCONT)
     wait_until(
@@ -199,6 +201,10 @@ def backlog_phase(args, urls: dict, post, worker: int) -> dict:
         "seconds": seconds,
         "rate": len(checks) / seconds,
         "cpu_ms": used * 1000 / len(checks),
+        "beside": {
+            name: (sum(cpu_seconds(pids).values()) - beside[name]) * 1000 / len(checks)
+            for name, pids in others.items()
+        },
     }
 
 
@@ -288,7 +294,8 @@ def run(args) -> int:
         worker = worker_pid()
         post_all(post, ["warmup-0000"])  # the worker's first delivery (imports, connections)
         wait_until(lambda: all_tagged(urls, "warmup-", 1), 60, "the warm-up ticket")
-        backlog = backlog_phase(args, urls, post, worker) if args.tickets else None
+        others = {"sandboxes": [urls["pid"]], "PostgreSQL": backend_pids(db_url)}
+        backlog = backlog_phase(args, urls, post, worker, others) if args.tickets else None
         outage = outage_phase(args, urls, post, worker, db_url) if args.outage_alerts else None
         if args.profile:
             os.kill(worker, signal.SIGTERM)
@@ -313,7 +320,8 @@ def report(args, backlog: dict | None, outage: dict | None) -> None:
         print(
             f"backlog of {backlog['tickets']}: drained in {backlog['seconds']:.2f} s = {backlog['rate']:.0f} "
             f"tickets/s [target >= {DRAIN_TARGET:.0f}: {'pass' if holds else 'FAIL'}]; worker "
-            f"{backlog['cpu_ms']:.1f} ms CPU per ticket (with its DM and link)"
+            f"{backlog['cpu_ms']:.1f} ms CPU per ticket (with its DM and link); beside it, per ticket: "
+            + ", ".join(f"{name} {ms:.1f} ms CPU" for name, ms in backlog["beside"].items())
         )
         record(
             "drain",
