@@ -91,17 +91,18 @@ class ConsoleGroup(click.Group):
             raise
 
 
-def load_console() -> Console:
-    """Settings from the environment and a Console for commands that need no web app."""
+def load_console(*, worker: bool = False) -> Console:
+    """Settings from the environment and a Console for commands that need no web app
+    (``worker``: with a database connection for each of the worker's threads)."""
     from raxx_console.config import load_settings
     from raxx_console.context import build_console
-    from raxx_console.jobs import OUTBOX_HANDLERS
+    from raxx_console.jobs import OUTBOX_HANDLERS, db_connections
     from raxx_console.logging_setup import configure_logging
     from raxx_console.outbox.service import use_handlers
 
     settings = load_settings()
     configure_logging(settings.LOG_LEVEL, settings.secret_values())
-    console = build_console(settings)
+    console = build_console(settings, pool_size=db_connections(settings) if worker else None)
     use_handlers(console, OUTBOX_HANDLERS)
     return console
 
@@ -307,7 +308,7 @@ def worker() -> None:
     """The background worker: the periodic jobs of raxx_console/jobs.py (Procfile: worker)."""
     from raxx_console.health.startup import start_monitoring
 
-    console = load_console()
+    console = load_console(worker=True)
     start_monitoring(console)
     running = start_worker(console)
     stopped = threading.Event()

@@ -61,13 +61,16 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def build_console(settings: Settings, *, clock: Clock | None = None) -> Console:
-    """Connect the database and load the surfaces registry; ConfigError if either is unusable."""
+def build_console(settings: Settings, *, clock: Clock | None = None, pool_size: int | None = None) -> Console:
+    """Connect the database and load the surfaces registry; ConfigError if either is unusable.
+
+    ``pool_size``: connections kept open (the worker keeps one per thread; default: a web process's).
+    """
     try:
         surfaces = load_surfaces(settings.SURFACES_FILE)
     except SurfacesFileError as exc:
         raise ConfigError(f"invalid configuration:\n  SURFACES_FILE: {exc}") from None
-    database = Database(database_url(settings), pool_size=max(2, settings.WEB_CONCURRENCY))
+    database = Database(database_url(settings), pool_size=pool_size or max(2, settings.WEB_CONCURRENCY))
     clock = clock or SystemClock()
     flags = FlagStore(database, clock, settings.FLAG_CACHE_TTL_SECONDS)
     return Console(settings=settings, db=database, clock=clock, surfaces=surfaces, flags=flags)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from raxx_console.alerts import lifecycle, notify
+from raxx_console.config import Settings
 from raxx_console.deploys import service as deploys
 from raxx_console.outbox import kinds
 from raxx_console.outbox import service as outbox
@@ -45,3 +46,8 @@ JOBS: tuple[PeriodicJob, ...] = (
         waiter=deploys.wait_for_work,
     ),
 )
+
+
+def db_connections(settings: Settings) -> int:
+    """The worker's database pool: a connection for each job's thread and each outbox deliverer."""
+    return len(JOBS) + sum(pool.concurrency(settings) for pool in outbox.POOLS)

@@ -81,7 +81,11 @@ def test_after_an_outage_the_backlog_drains_within_30_s_of_recovery(
     assert [ticket.state for ticket in rows(console, Ticket)] == ["filed"] * 30
     subjects = [conversation.subject for conversation in freescout_sandbox.conversations()]
     assert len(subjects) == len(set(subjects)) == 30, "no duplicates"
-    assert len(slack_sandbox.app.messages()) == 30 * 2, "one DM per alert and user, none twice"
+    sent = slack_sandbox.app.messages()
+    dms = [m for m in sent if "thread_ts" not in m]
+    assert len(dms) == 30 * 2, "one DM per alert and user, none twice"
+    links = [m["thread_ts"] for m in sent if "thread_ts" in m]
+    assert len(links) == len(set(links)), "a ticket link at most once per DM"
 
 
 def test_a_probe_while_the_service_is_still_down_retries_one_item_only(console, freescout_sandbox):

@@ -11,9 +11,10 @@ delays them (rate limits honour ``Retry-After``).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from raxx_console.alerts.emission import (
     TICKET_THRESHOLD,
@@ -158,24 +159,24 @@ def _dedup_key(alert_key: str, seq: int, user: str) -> str:
     return f"{alert_key}:{seq}:{user}"
 
 
-def _earlier_dm_pending(console: Console, item: OutboxItem) -> bool:
+def _earlier_dm_pending(session: Session, item: OutboxItem) -> bool:
     """True while an older DM about the same alert to the same user still waits (after an outage)."""
     alert_key, user = item.payload["alert_key"], item.payload["user"]
-    with console.db.session() as session:
-        return outbox.earlier_pending(session, item, key_prefix=f"{alert_key}:", key_suffix=f":{user}")
+    return outbox.earlier_pending(session, item, key_prefix=f"{alert_key}:", key_suffix=f":{user}")
 
 
 def deliver_dm(console: Console, item: OutboxItem) -> outbox.Result:
     """Send one DM, in order per alert and user; rate limits and outages are retried, refusals final."""
-    if _earlier_dm_pending(console, item):
-        return outbox.Result.retry(
-            "waiting_for_earlier_dm", "an older DM about this alert goes first", ORDER_WAIT
-        )
-    _, ticket = _alert_and_ticket(console, item.payload["alert_key"])
+    with console.db.session() as session:
+        if _earlier_dm_pending(session, item):
+            return outbox.Result.retry(
+                "waiting_for_earlier_dm", "an older DM about this alert goes first", ORDER_WAIT
+            )
+        about = _alert_and_ticket(session, item.payload["alert_key"])
     text = item.payload["text"]
-    filed_id = ticket.ticket_id if ticket is not None and ticket.state == TICKET_FILED else None
-    if ticket is not None and filed_id is not None:
-        text += "\n" + ticket_line(ticket)
+    filed_id = about.ticket_id if about is not None and about.ticket_state == TICKET_FILED else None
+    if about is not None and filed_id is not None:
+        text += "\n" + ticket_line(about)
     outcome = registry.slack(console).send_dm(item.payload["user"], text)
     if outcome.ok:
         return outbox.Result.done(
@@ -190,16 +191,37 @@ def _failed(outcome: Any) -> outbox.Result:
     return outbox.Result.failed(outcome.reason or "slack_rejected", outcome.error)
 
 
-def ticket_line(ticket: Ticket) -> str:
+def ticket_line(ticket: AlertTicket) -> str:
     return f"Ticket #{ticket.ticket_id}: {ticket.ticket_url}"
 
 
-def _alert_and_ticket(console: Console, alert_key: str) -> tuple[Alert | None, Ticket | None]:
-    with console.db.session() as session:
-        alert = session.scalar(select(Alert).where(Alert.alert_key == alert_key))
-        ticket = session.get(Ticket, alert.ticket_pk) if alert is not None and alert.ticket_pk else None
-        session.expunge_all()
-    return alert, ticket
+class AlertTicket(NamedTuple):
+    """What a DM or its link needs of an alert and its current ticket (one row, no ticket body)."""
+
+    state: str
+    severity: str
+    title: str
+    ticket_pk: int | None
+    ticket_state: str | None
+    ticket_id: int | None
+    ticket_url: str | None
+
+
+def _alert_and_ticket(session: Session, alert_key: str) -> AlertTicket | None:
+    row = session.execute(
+        select(
+            Alert.state,
+            Alert.severity,
+            Alert.title,
+            Ticket.id,
+            Ticket.state,
+            Ticket.ticket_id,
+            Ticket.ticket_url,
+        )
+        .outerjoin(Ticket, Ticket.id == Alert.ticket_pk)
+        .where(Alert.alert_key == alert_key)
+    ).one_or_none()
+    return AlertTicket(*row) if row is not None else None
 
 
 def _sent(detail: str | None) -> dict[str, str]:
@@ -209,24 +231,24 @@ def _sent(detail: str | None) -> dict[str, str]:
 
 def deliver_ticket_link(console: Console, item: OutboxItem) -> outbox.Result:
     """Once the alert's ticket is filed, reply in the thread of the DM that went out without it."""
-    alert, ticket = _alert_and_ticket(console, item.payload["alert_key"])
-    if alert is None:
-        return outbox.Result.cancelled("alert_gone")
-    if ticket is None or ticket.state == TICKET_PENDING:
-        if alert.state == RESOLVED:
-            return outbox.Result.cancelled("no_ticket", "the alert resolved before a ticket was filed")
-        return outbox.Result.retry("ticket_not_filed", "waiting for the ticket to be filed")
-    if ticket.state != TICKET_FILED or ticket.ticket_id is None:
-        return outbox.Result.cancelled("no_ticket", f"the ticket ended {ticket.state}")
     with console.db.session() as session:
+        about = _alert_and_ticket(session, item.payload["alert_key"])
         dm = outbox.latest(session, SLACK_DM_KIND, item.payload["dm_key"])
         dm_state, sent = (dm.state, _sent(dm.last_detail)) if dm is not None else (None, {})
+    if about is None:
+        return outbox.Result.cancelled("alert_gone")
+    if about.ticket_state is None or about.ticket_state == TICKET_PENDING:
+        if about.state == RESOLVED:
+            return outbox.Result.cancelled("no_ticket", "the alert resolved before a ticket was filed")
+        return outbox.Result.wait_for_ticket(about.ticket_pk, "waiting for the ticket to be filed")
+    if about.ticket_state != TICKET_FILED or about.ticket_id is None:
+        return outbox.Result.cancelled("no_ticket", f"the ticket ended {about.ticket_state}")
     if dm_state == OUTBOX_PENDING:
         return outbox.Result.retry("waiting_for_earlier_dm", "the DM goes first", ORDER_WAIT)
-    if sent.get("ticket") == str(ticket.ticket_id):
+    if sent.get("ticket") == str(about.ticket_id):
         return outbox.Result.done("the DM carried the link")
     thread_ts = sent.get("ts") if dm_state == OUTBOX_DONE else None
-    text = f"[{alert.severity}] {alert.title}: filed. " + ticket_line(ticket)
+    text = f"[{about.severity}] {about.title}: filed. " + ticket_line(about)
     outcome = registry.slack(console).send_dm(item.payload["user"], text, thread_ts=thread_ts)
     if outcome.ok:
         return outbox.Result.done(f"ts={outcome.ts} thread={thread_ts or '-'}")

@@ -23,12 +23,14 @@ is retried, never dropped: the health panel raises it as a problem until a relea
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import ColumnElement, Table, func, or_, select, text, update
@@ -69,6 +71,8 @@ CLAIM_POLL_SECONDS = 0.5
 HANDLERS_KEY = "outbox_handlers"
 #: The reason an item of a kind nobody handles keeps (it stays pending, retried at the cap).
 NO_HANDLER = "no_handler"
+#: The reason an item keeps while it waits for its Ticket to be filed.
+TICKET_NOT_FILED = "ticket_not_filed"
 #: Terminal states that mean "this call did not happen" (cancelled is a deliberate stop).
 FAILED_STATES = (OUTBOX_FAILED, OUTBOX_EXPIRED)
 
@@ -88,6 +92,8 @@ class Result:
     retry_after: float | None = None
     #: The handler already settled its item (``settle_done``) in its own final transaction.
     settled: bool = False
+    #: A retry that waits for this Ticket to be filed: the filing makes the item due.
+    ticket_pk: int | None = None
 
     @classmethod
     def done(cls, detail: str | None = None) -> Result:
@@ -101,6 +107,12 @@ class Result:
     @classmethod
     def retry(cls, reason: str, detail: str | None = None, retry_after: float | None = None) -> Result:
         return cls("retry", reason, detail, retry_after)
+
+    @classmethod
+    def wait_for_ticket(cls, ticket_pk: int | None, detail: str) -> Result:
+        """Retry once the Ticket is filed (``settle_done`` makes the item due then; until then it
+        backs off as any retry does, in case the ticket ends otherwise)."""
+        return cls("retry", TICKET_NOT_FILED, detail, ticket_pk=ticket_pk)
 
     @classmethod
     def failed(cls, reason: str, detail: str | None = None) -> Result:
@@ -279,34 +291,44 @@ def backoff_seconds(attempts: int) -> float:
     return float(delay * random.uniform(0.8, 1.0))
 
 
-def claim(session: Session, clock: Clock, item_id: int) -> bool:
-    """Take the lease on one item if it is pending and free; True if this caller now holds it."""
-    now = clock.now()
-    result = session.execute(
-        update(OutboxItem)
-        .where(OutboxItem.id == item_id, unleased(now))
-        .values(lease_until=now + timedelta(seconds=LEASE_SECONDS), attempts=OutboxItem.attempts + 1)
-        .execution_options(synchronize_session=False)
+def claim_items(
+    console: Console, *, limit: int = 50, where: ColumnElement[bool] | None = None
+) -> list[OutboxItem]:
+    """Lease up to ``limit`` due items (those ``where`` selects, if given: a pool's), oldest due
+    first; detached copies of them, leased, so the deliverer need not read them again.
+
+    One statement: the due ids (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) are leased by an
+    ``UPDATE … RETURNING`` that checks the lease rule again, so two deliverers never hold the
+    same item (SQLite runs the statement under its write lock).
+    """
+    now = console.clock.now()
+    due = (
+        select(OutboxItem.id)
+        .where(unleased(now), OutboxItem.next_attempt_at <= now)
+        .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+        .limit(limit)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if where is not None:
+        due = due.where(where)
+    if console.db.is_postgres:
+        due = due.with_for_update(skip_locked=True)
+    with console.db.session() as session:
+        items = list(
+            session.scalars(
+                update(OutboxItem)
+                .where(OutboxItem.id.in_(due.scalar_subquery()), unleased(now))
+                .values(lease_until=now + timedelta(seconds=LEASE_SECONDS), attempts=OutboxItem.attempts + 1)
+                .returning(OutboxItem),
+                execution_options={"synchronize_session": False},
+            )
+        )
+        session.expunge_all()
+    return sorted(items, key=lambda item: (as_utc(item.next_attempt_at), item.id))
 
 
 def claim_due(console: Console, *, limit: int = 50, where: ColumnElement[bool] | None = None) -> list[int]:
-    """Lease up to ``limit`` due items (those ``where`` selects, if given: a pool's); their ids."""
-    now = console.clock.now()
-    with console.db.session() as session:
-        query = (
-            select(OutboxItem.id)
-            .where(unleased(now), OutboxItem.next_attempt_at <= now)
-            .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-            .limit(limit)
-        )
-        if where is not None:
-            query = query.where(where)
-        if console.db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        candidates = list(session.scalars(query))
-        return [item_id for item_id in candidates if claim(session, console.clock, item_id)]
+    """``claim_items``, by id."""
+    return [item.id for item in claim_items(console, limit=limit, where=where)]
 
 
 def cancel_pending(
@@ -379,58 +401,96 @@ def earlier_pending(session: Session, item: OutboxItem, *, key_prefix: str, key_
 # --------------------------------------------------------------------------- delivering
 
 
+_END_STATES: dict[Status, str] = {
+    "done": OUTBOX_DONE,
+    "failed": OUTBOX_FAILED,
+    "cancelled": OUTBOX_CANCELLED,
+    "expired": OUTBOX_EXPIRED,
+}
+
+
 def record(console: Console, item_id: int, result: Result) -> None:
-    """Write a handler's result onto its item and release the lease."""
+    """Write a handler's result onto its item and release the lease.
+
+    An end (done, failed …) is one ``UPDATE … RETURNING``; a retry reads the item first, for
+    its attempt count (the backoff).
+    """
     now = console.clock.now()
     with console.db.session() as session:
-        item = session.get(OutboxItem, item_id)
-        if item is None or item.state != OUTBOX_PENDING:
-            return
-        item.lease_until = None
-        item.last_reason, item.last_detail = result.reason, result.detail
+        if result.status == "retry":
+            item = session.get(OutboxItem, item_id)
+            if item is None or item.state != OUTBOX_PENDING:
+                return
+            delay = result.retry_after if result.retry_after is not None else backoff_seconds(item.attempts)
+            item.lease_until, item.next_attempt_at = None, now + timedelta(seconds=delay)
+            item.last_reason, item.last_detail = result.reason, result.detail
+            if result.ticket_pk is not None:
+                item.ticket_pk = result.ticket_pk
+            kind = item.kind
+        else:
+            ended = session.scalar(
+                update(OutboxItem)
+                .where(OutboxItem.id == item_id, OutboxItem.state == OUTBOX_PENDING)
+                .values(
+                    state=_END_STATES[result.status],
+                    finished_at=now,
+                    lease_until=None,
+                    last_reason=result.reason,
+                    last_detail=result.detail,
+                )
+                .returning(OutboxItem.kind),
+                execution_options={"synchronize_session": False},
+            )
+            if ended is None:
+                return
+            kind = ended
         call_failures.note(
             session,
-            kind=item.kind,
+            kind=kind,
             status=result.status,
             reason=result.reason,
             detail=result.detail,
-            item_id=item.id,
+            item_id=item_id,
             at=now,
         )
-        if result.status == "retry":
-            delay = result.retry_after if result.retry_after is not None else backoff_seconds(item.attempts)
-            item.next_attempt_at = now + timedelta(seconds=delay)
-            return
-        item.state = {
-            "done": OUTBOX_DONE,
-            "failed": OUTBOX_FAILED,
-            "cancelled": OUTBOX_CANCELLED,
-            "expired": OUTBOX_EXPIRED,
-        }[result.status]
-        item.finished_at = now
     if result.status in ("failed", "expired", "cancelled"):
-        log.warning(
-            "outbox item %s kind=%s ended %s reason=%s", item_id, item.kind, result.status, result.reason
-        )
+        log.warning("outbox item %s kind=%s ended %s reason=%s", item_id, kind, result.status, result.reason)
 
 
 def settle_done(session: Session, now: datetime, item_id: int, detail: str | None = None) -> None:
     """Mark a leased item done in the caller's transaction, so it commits with the state change
     its delivery made (a filed ticket and its audit row); the handler then returns
-    ``Result.settled_done``."""
-    session.execute(
+    ``Result.settled_done``. Items waiting for the item's Ticket (``Result.wait_for_ticket``)
+    become due with the same commit."""
+    ticket_pk = session.scalar(
         update(OutboxItem)
         .where(OutboxItem.id == item_id, OutboxItem.state == OUTBOX_PENDING)
         .values(state=OUTBOX_DONE, finished_at=now, lease_until=None, last_reason=None, last_detail=detail)
+        .returning(OutboxItem.ticket_pk),
+        execution_options={"synchronize_session": False},
+    )
+    if ticket_pk is None:
+        return
+    woken = session.execute(
+        update(OutboxItem)
+        .where(
+            unleased(now),
+            OutboxItem.ticket_pk == ticket_pk,
+            OutboxItem.last_reason == TICKET_NOT_FILED,
+            OutboxItem.next_attempt_at > now,
+        )
+        .values(next_attempt_at=now)
         .execution_options(synchronize_session=False)
     )
+    if woken.rowcount:  # type: ignore[attr-defined]
+        _wake_after_commit(session)
 
 
 def deliver(console: Console, item_id: int, *, item: OutboxItem | None = None) -> Result:
     """Run the handler for one leased item (no transaction held across it) and record the result.
 
-    ``item``: the caller's detached copy of the item it just leased (entry A's inline delivery),
-    so it is not read again.
+    ``item``: the caller's detached copy of the item it just leased (``claim_items``, entry A's
+    inline delivery), so it is not read again.
     """
     if item is None:
         with console.db.session() as session:
@@ -584,6 +644,12 @@ def _probed_components(pool: Pool) -> tuple[str, ...]:
     return (pool.component,) if pool.component is not None else ("freescout",)
 
 
+def _finished(
+    finished: queue.SimpleQueue[tuple[str, Future[Result]]], pool: str, future: Future[Result]
+) -> None:
+    finished.put((pool, future))
+
+
 def deliver_due(console: Console) -> int:
     """The worker job: deliver every due item, each pool claiming as its slots free; the number
     attempted. Returns once no pool has an item due or in flight."""
@@ -592,7 +658,10 @@ def deliver_due(console: Console) -> int:
         pool.name: ThreadPoolExecutor(max_workers=sizes[pool.name], thread_name_prefix=f"outbox-{pool.name}")
         for pool in POOLS
     }
-    running: dict[Future[Result], str] = {}
+    selects = {pool.name: _selects(pool) for pool in POOLS}
+    in_flight = dict.fromkeys(sizes, 0)
+    #: (pool, future) as each delivery finishes: the loop wakes per finished item, O(1) each.
+    finished: queue.SimpleQueue[tuple[str, Future[Result]]] = queue.SimpleQueue()
     idle: set[str] = set()
     attempted = 0
     try:
@@ -604,21 +673,28 @@ def deliver_due(console: Console) -> int:
                 local_wakeup.clear()
                 idle.clear()
             for pool in POOLS:
-                free = sizes[pool.name] - sum(1 for owner in running.values() if owner == pool.name)
+                free = sizes[pool.name] - in_flight[pool.name]
                 if free <= 0 or pool.name in idle:
                     continue
-                ids = claim_due(console, limit=free, where=_selects(pool))
-                if len(ids) < free:
+                items = claim_items(console, limit=free, where=selects[pool.name])
+                if len(items) < free:
                     idle.add(pool.name)
-                for item_id in ids:
-                    running[executors[pool.name].submit(deliver, console, item_id)] = pool.name
-            if not running:
+                for item in items:
+                    future = executors[pool.name].submit(deliver, console, item.id, item=item)
+                    in_flight[pool.name] += 1
+                    future.add_done_callback(partial(_finished, finished, pool.name))
+            if not any(in_flight.values()):
                 return attempted
-            finished, _ = wait(running, timeout=CLAIM_POLL_SECONDS, return_when=FIRST_COMPLETED)
-            if not finished:
-                idle.clear()
-            for future in finished:
-                idle.discard(running.pop(future))
+            try:
+                ended = [finished.get(timeout=CLAIM_POLL_SECONDS)]
+            except queue.Empty:
+                idle.clear()  # nothing finished for a while: look for work other processes queued
+                continue
+            while not finished.empty():
+                ended.append(finished.get_nowait())
+            for name, future in ended:
+                in_flight[name] -= 1
+                idle.discard(name)
                 attempted += 1
                 if future.exception() is not None:
                     log.error("outbox delivery failed outside its handler: %r", future.exception())
