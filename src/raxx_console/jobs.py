@@ -37,6 +37,7 @@ JOBS: tuple[PeriodicJob, ...] = (
         interval=lambda _settings: OUTBOX_INTERVAL_SECONDS,
         run=lambda c: outbox.deliver_due(c),
         waiter=outbox.wait_for_work,
+        stop=outbox.stop_delivering,
     ),
     poller.JOB,
     PeriodicJob(

@@ -33,6 +33,9 @@ class PeriodicJob:
     run: Callable[[Console], object]
     #: Blocks until the next run is due or work arrives; default: the interval, or ``wake``.
     waiter: Callable[[Console, float, threading.Event], None] | None = None
+    #: Asks a running cycle to wind down when the worker stops (finish what it started, start
+    #: nothing new), so a stop never lands between its steps.
+    stop: Callable[[Console], None] | None = None
 
 
 class Worker:
@@ -79,6 +82,9 @@ class Worker:
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
+        for job in self.jobs:
+            if job.stop is not None:
+                job.stop(self.console)
         for event in self._wakeups.values():
             event.set()
         for thread in self._threads:

@@ -124,6 +124,46 @@ def test_a_create_that_timed_out_after_freescout_made_it_is_adopted_not_repeated
     assert row.payload["ticket_id"] == made.id
 
 
+@pytest.mark.parametrize(
+    ("before", "looked_up"),
+    [
+        (["down"], False),  # 503 from the edge: FreeScout certainly made nothing
+        (["error500"], True),  # a 500 on the create: it may have made the conversation
+        (["error500", "down"], True),  # a later certain failure does not clear an earlier doubt
+        (["killed"], True),  # a deliverer died mid-call: nothing recorded how it ended
+    ],
+)
+def test_a_create_is_looked_up_first_only_after_an_attempt_that_may_have_made_it(
+    console, freescout_sandbox, clock, before, looked_up
+):
+    set_flag(console, AUTO_TICKET_FLAG)
+    ticket = reserve_alert(console)
+    for fault in before:
+        if fault == "killed":
+            assert len(outbox.claim_due(console)) == 1  # leased, and never recorded
+            clock.advance(outbox.LEASE_SECONDS + 1)
+            continue
+        freescout_sandbox.faults(mode=fault)
+        assert outbox.deliver_due(console) == 1
+        clock.advance(outbox.BACKOFF_CAP_SECONDS)
+    freescout_sandbox.faults(mode="ok")
+    freescout_sandbox.clear_requests()
+    assert outbox.deliver_due(console) == 1
+    lookup = [("GET", "/api/conversations")] if looked_up else []
+    assert methods(freescout_sandbox) == [
+        *lookup,
+        ("POST", "/api/conversations"),
+        ("PUT", "/api/conversations/<id>/tags"),
+    ]
+    [conversation] = freescout_sandbox.conversations()
+    [filed] = tickets(console)
+    assert (filed.state, filed.ticket_id, ticket.ref in conversation.subject) == (
+        "filed",
+        conversation.id,
+        True,
+    )
+
+
 def test_a_failed_tag_call_leaves_the_ticket_standing_and_the_tags_follow(
     console, operator, freescout_sandbox, clock, caplog
 ):
@@ -210,3 +250,4 @@ def test_every_process_knows_the_handlers_and_the_worker_runs_the_outbox():
     [job] = [job for job in JOBS if job.name == "outbox"]
     assert job.interval(None) == 5.0
     assert job.waiter is outbox.wait_for_work
+    assert job.stop is outbox.stop_delivering, "a stopping worker lets its deliveries finish, starts none"

@@ -1,7 +1,9 @@
+import threading
 from datetime import timedelta
 
 import pytest
 
+from raxx_console import create_app
 from raxx_console.health import panel
 from raxx_console.outbox import service as outbox
 from raxx_console.outbox.models import OutboxItem
@@ -15,9 +17,17 @@ def _echo(console, item):
     return outbox.Result(**item.payload["result"]) if "result" in item.payload else outbox.Result.done()
 
 
+def _follow(console, item):
+    """Done once the item named in the payload has ended; until then, waits for it."""
+    leader = _item(console, item.payload["leader"])
+    if leader.state == "pending":
+        return outbox.Result.wait_for_item(leader.kind, leader.dedup_key, "the leader goes first")
+    return outbox.Result.done()
+
+
 @pytest.fixture(autouse=True)
 def _echo_handler(console):
-    use_handlers(console, {"test.echo": _echo})
+    use_handlers(console, {"test.echo": _echo, "test.follow": _follow})
 
 
 def _enqueue(console, key, **payload):
@@ -102,3 +112,77 @@ def test_an_item_nobody_handles_stays_queued_and_raises_an_alarm(console):
     console.clock.advance(outbox.BACKOFF_CAP_SECONDS)
     assert outbox.deliver_due(console) == 1
     assert _item(console, item.id).state == "done", "a release that knows the kind delivers it"
+
+
+def test_a_claim_leases_no_more_items_than_its_limit(console):
+    for n in range(6):
+        _enqueue(console, f"many-{n}")
+    assert len(outbox.claim_due(console, limit=4)) == 4
+    assert len(outbox.claim_due(console, limit=4)) == 2, "the rest were not leased"
+
+
+def _leader_and_follower(console):
+    with console.db.session() as session:
+        payload = outbox.followed_by({}, "test.follow", "follower")
+        leader = outbox.enqueue(session, console.clock, kind="test.echo", dedup_key="leader", payload=payload)
+        follower = outbox.enqueue(
+            session, console.clock, kind="test.follow", dedup_key="follower", payload={"leader": leader.id}
+        )
+        return leader.id, follower.id
+
+
+def test_an_item_waiting_for_another_is_due_when_that_one_ends_without_polling(console):
+    leader, follower = _leader_and_follower(console)
+    assert outbox.claim_due(console, where=outbox.OutboxItem.id == leader) == [leader]  # in flight
+    assert outbox.deliver_due(console) == 1
+    waiting = _item(console, follower)
+    assert (waiting.state, waiting.last_reason) == ("pending", outbox.WAITING_FOR_ITEM)
+    assert waiting.next_attempt_at > console.clock.now(), "no retry of its own while the leader is pending"
+    outbox.record(console, leader, outbox.Result.done())
+    assert _item(console, follower).next_attempt_at == console.clock.now(), "the leader's end made it due"
+    assert outbox.deliver_due(console) == 1
+    assert _item(console, follower).state == "done"
+
+
+def test_a_wait_recorded_after_what_it_waits_for_has_ended_is_due_at_once(console):
+    leader, follower = _leader_and_follower(console)
+    assert outbox.claim_due(console, where=outbox.OutboxItem.id == follower) == [follower]
+    outbox.record(console, leader, outbox.Result.done())  # the follower is leased: nothing to wake
+    outbox.record(
+        console, follower, outbox.Result.wait_for_item("test.echo", "leader", "the leader goes first")
+    )
+    assert _item(console, follower).next_attempt_at == console.clock.now(), "no wake-up lost in between"
+
+
+@pytest.fixture
+def one_deliverer(settings_overrides, clock, console):
+    """A second app on the same database whose FreeScout pool has one deliverer."""
+    app = create_app({**settings_overrides, "OUTBOX_FREESCOUT_CONCURRENCY": 1}, clock=clock)
+    yield app.extensions["raxx_console"]
+    app.extensions["raxx_console"].db.dispose()
+
+
+def test_stopping_lets_the_item_in_flight_finish_and_claims_nothing_new(one_deliverer):
+    console = one_deliverer
+    started, release = threading.Event(), threading.Event()
+
+    def block(console, item):
+        started.set()
+        release.wait(30)
+        return outbox.Result.done()
+
+    use_handlers(console, {"test.block": block})
+    with console.db.session() as session:
+        first, second = (
+            outbox.enqueue(session, console.clock, kind="test.block", dedup_key=key).id
+            for key in ("b1", "b2")
+        )
+    delivering = threading.Thread(target=outbox.deliver_due, args=(console,))
+    delivering.start()
+    assert started.wait(30)
+    outbox.stop_delivering(console)
+    release.set()
+    delivering.join(30)
+    assert not delivering.is_alive()
+    assert _item(console, first).state == "done", "what was in flight finished and was recorded"
+    assert (_item(console, second).state, _item(console, second).attempts) == ("pending", 0)

@@ -83,29 +83,24 @@ def plan_dms(emission: Emission) -> tuple[Decision, list[outbox.NewItem]]:
     alert.slack_seq += 1
     alert.slack_notified_at = now
     text = message(emission)
-    dms = [
-        outbox.NewItem(
-            SLACK_DM_KIND,
-            _dedup_key(alert.alert_key, alert.slack_seq, user),
-            {"user": user, "text": text, "alert_key": alert.alert_key, "event": emission.event},
-            expires_at=now + DM_TTL,
-        )
-        for user in recipients
-    ]
-    if _ticket_expected(emission):
-        dms += [
-            outbox.NewItem(
-                SLACK_TICKET_LINK_KIND,
-                f"link:{alert.alert_key}:{alert.lifetime}:{user}",
-                {
-                    "user": user,
-                    "alert_key": alert.alert_key,
-                    "dm_key": _dedup_key(alert.alert_key, alert.slack_seq, user),
-                },
-                expires_at=now + DM_TTL,
+    linked = _ticket_expected(emission)
+    dms, links = [], []
+    for user in recipients:
+        dm_key = _dedup_key(alert.alert_key, alert.slack_seq, user)
+        payload = {"user": user, "text": text, "alert_key": alert.alert_key, "event": emission.event}
+        if linked:
+            link_key = f"link:{alert.alert_key}:{alert.lifetime}:{user}"
+            payload = outbox.followed_by(payload, SLACK_TICKET_LINK_KIND, link_key)
+            links.append(
+                outbox.NewItem(
+                    SLACK_TICKET_LINK_KIND,
+                    link_key,
+                    {"user": user, "alert_key": alert.alert_key, "dm_key": dm_key},
+                    expires_at=now + DM_TTL,
+                )
             )
-            for user in recipients
-        ]
+        dms.append(outbox.NewItem(SLACK_DM_KIND, dm_key, payload, expires_at=now + DM_TTL))
+    dms += links
     what = "reminder" if emission.event == "repeat" else emission.event.replace("_", " ")
     return Decision("notified", f"{what} DM queued for {len(recipients)} recipient(s)"), dms
 
@@ -244,7 +239,7 @@ def deliver_ticket_link(console: Console, item: OutboxItem) -> outbox.Result:
     if about.ticket_state != TICKET_FILED or about.ticket_id is None:
         return outbox.Result.cancelled("no_ticket", f"the ticket ended {about.ticket_state}")
     if dm_state == OUTBOX_PENDING:
-        return outbox.Result.retry("waiting_for_earlier_dm", "the DM goes first", ORDER_WAIT)
+        return outbox.Result.wait_for_item(SLACK_DM_KIND, item.payload["dm_key"], "the DM goes first")
     if sent.get("ticket") == str(about.ticket_id):
         return outbox.Result.done("the DM carried the link")
     thread_ts = sent.get("ts") if dm_state == OUTBOX_DONE else None

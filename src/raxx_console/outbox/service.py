@@ -42,7 +42,7 @@ from raxx_console import call_failures
 from raxx_console.clock import Clock, as_utc
 from raxx_console.config import Settings
 from raxx_console.db import insert_rows
-from raxx_console.outbox.kinds import component_of
+from raxx_console.outbox.kinds import CREATE_KIND, component_of
 from raxx_console.outbox.models import (
     OUTBOX_CANCELLED,
     OUTBOX_DONE,
@@ -63,8 +63,9 @@ NOTIFY_CHANNEL = "raxx_outbox"
 LEASE_SECONDS = 120.0
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 300.0
-#: While items wait on a service that is down, the earliest one is retried this often (a probe).
-PROBE_SECONDS = 10.0
+#: While items wait on a service that is down, the earliest one is retried this often (a probe:
+#: one call, so a recovery is seen within seconds; ``docs/decisions.md``).
+PROBE_SECONDS = 2.0
 #: How often a busy pool looks for new work that arrived from another process.
 CLAIM_POLL_SECONDS = 0.5
 #: Where the Console keeps this process's handler table.
@@ -73,6 +74,12 @@ HANDLERS_KEY = "outbox_handlers"
 NO_HANDLER = "no_handler"
 #: The reason an item keeps while it waits for its Ticket to be filed.
 TICKET_NOT_FILED = "ticket_not_filed"
+#: The reason an item keeps while it waits for the item it follows (``Result.wait_for_item``).
+WAITING_FOR_ITEM = "waiting_for_item"
+#: Payload key: the item that waits for this one, ``[kind, dedup_key]`` (``followed_by``).
+FOLLOWER_KEY = "follower"
+#: Payload key: how many of the item's attempts certainly did not reach its service.
+UNSENT_KEY = "unsent_attempts"
 #: Terminal states that mean "this call did not happen" (cancelled is a deliberate stop).
 FAILED_STATES = (OUTBOX_FAILED, OUTBOX_EXPIRED)
 
@@ -94,6 +101,11 @@ class Result:
     settled: bool = False
     #: A retry that waits for this Ticket to be filed: the filing makes the item due.
     ticket_pk: int | None = None
+    #: A retry that waits for the item ``(kind, dedup_key)`` to end: its end makes this one due.
+    after: tuple[str, str] | None = None
+    #: A retry whose attempt certainly did not reach the service (refused, or refused before
+    #: acting): counted on the item, so a later attempt knows no earlier one may have acted.
+    unsent: bool = False
 
     @classmethod
     def done(cls, detail: str | None = None) -> Result:
@@ -105,14 +117,22 @@ class Result:
         return cls("done", detail=detail, settled=True)
 
     @classmethod
-    def retry(cls, reason: str, detail: str | None = None, retry_after: float | None = None) -> Result:
-        return cls("retry", reason, detail, retry_after)
+    def retry(
+        cls, reason: str, detail: str | None = None, retry_after: float | None = None, *, unsent: bool = False
+    ) -> Result:
+        return cls("retry", reason, detail, retry_after, unsent=unsent)
 
     @classmethod
     def wait_for_ticket(cls, ticket_pk: int | None, detail: str) -> Result:
-        """Retry once the Ticket is filed (``settle_done`` makes the item due then; until then it
-        backs off as any retry does, in case the ticket ends otherwise)."""
+        """Retry once the Ticket is filed: the end of its ``freescout.create`` item makes this
+        item due (until then it backs off as any retry does, in case the ticket ends otherwise)."""
         return cls("retry", TICKET_NOT_FILED, detail, ticket_pk=ticket_pk)
+
+    @classmethod
+    def wait_for_item(cls, kind: str, dedup_key: str, detail: str) -> Result:
+        """Retry once the pending item ``(kind, dedup_key)`` ends; that item names this one as
+        its follower (``followed_by``), so its end makes this one due, without polling."""
+        return cls("retry", WAITING_FOR_ITEM, detail, after=(kind, dedup_key))
 
     @classmethod
     def failed(cls, reason: str, detail: str | None = None) -> Result:
@@ -175,12 +195,14 @@ def _notify_before_commit(session: Session) -> None:
 
 
 def _wake_local_deliverer(session: Session) -> None:
-    if not session.in_transaction() and session.info.pop(_NOTIFY_PENDING, None):
+    # after_commit fires for a savepoint's release too; the session is still "in" the
+    # transaction that just committed, so only a nested one tells the two apart.
+    if not session.in_nested_transaction() and session.info.pop(_NOTIFY_PENDING, None):
         local_wakeup.set()
 
 
 def _forget_wakeup(session: Session) -> None:
-    if not session.in_transaction():
+    if not session.in_nested_transaction():
         session.info.pop(_NOTIFY_PENDING, None)
 
 
@@ -193,6 +215,19 @@ class NewItem:
     payload: dict[str, Any] = field(default_factory=dict)
     ticket_pk: int | None = None
     expires_at: datetime | None = None
+
+
+def followed_by(payload: dict[str, Any], kind: str, dedup_key: str) -> dict[str, Any]:
+    """``payload`` naming the item that will wait for this one (``Result.wait_for_item``): this
+    item's end makes that one due in the same transaction."""
+    return {**payload, FOLLOWER_KEY: [kind, dedup_key]}
+
+
+def may_have_acted(item: OutboxItem) -> bool:
+    """An earlier attempt of ``item`` may have reached its service: one that failed uncertainly
+    (a timeout, a dropped connection, a 5xx) or never recorded how it ended (its deliverer died).
+    Only then must a create look for what that attempt may have made before making it again."""
+    return item.attempts - 1 > int(item.payload.get(UNSENT_KEY, 0))
 
 
 def _row(now: datetime, item: NewItem) -> dict[str, Any]:
@@ -299,7 +334,9 @@ def claim_items(
 
     One statement: the due ids (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) are leased by an
     ``UPDATE … RETURNING`` that checks the lease rule again, so two deliverers never hold the
-    same item (SQLite runs the statement under its write lock).
+    same item (SQLite runs the statement under its write lock). The ids are a materialized CTE:
+    as an ``IN (subquery)`` PostgreSQL may scan them again, and a second ``SKIP LOCKED`` scan
+    passes over the rows the first one leased and returns more — past ``limit``.
     """
     now = console.clock.now()
     due = (
@@ -312,11 +349,12 @@ def claim_items(
         due = due.where(where)
     if console.db.is_postgres:
         due = due.with_for_update(skip_locked=True)
+    ids = due.cte("due").prefix_with("MATERIALIZED", dialect="postgresql")
     with console.db.session() as session:
         items = list(
             session.scalars(
                 update(OutboxItem)
-                .where(OutboxItem.id.in_(due.scalar_subquery()), unleased(now))
+                .where(OutboxItem.id.in_(select(ids.c.id)), unleased(now))
                 .values(lease_until=now + timedelta(seconds=LEASE_SECONDS), attempts=OutboxItem.attempts + 1)
                 .returning(OutboxItem),
                 execution_options={"synchronize_session": False},
@@ -412,8 +450,8 @@ _END_STATES: dict[Status, str] = {
 def record(console: Console, item_id: int, result: Result) -> None:
     """Write a handler's result onto its item and release the lease.
 
-    An end (done, failed …) is one ``UPDATE … RETURNING``; a retry reads the item first, for
-    its attempt count (the backoff).
+    An end (done, failed …) is one ``UPDATE … RETURNING`` that also makes due the items waiting
+    for this one; a retry reads the item first, for its attempt count (the backoff).
     """
     now = console.clock.now()
     with console.db.session() as session:
@@ -421,14 +459,10 @@ def record(console: Console, item_id: int, result: Result) -> None:
             item = session.get(OutboxItem, item_id)
             if item is None or item.state != OUTBOX_PENDING:
                 return
-            delay = result.retry_after if result.retry_after is not None else backoff_seconds(item.attempts)
-            item.lease_until, item.next_attempt_at = None, now + timedelta(seconds=delay)
-            item.last_reason, item.last_detail = result.reason, result.detail
-            if result.ticket_pk is not None:
-                item.ticket_pk = result.ticket_pk
+            _retry_later(session, now, item, result)
             kind = item.kind
         else:
-            ended = session.scalar(
+            ended = session.execute(
                 update(OutboxItem)
                 .where(OutboxItem.id == item_id, OutboxItem.state == OUTBOX_PENDING)
                 .values(
@@ -438,12 +472,13 @@ def record(console: Console, item_id: int, result: Result) -> None:
                     last_reason=result.reason,
                     last_detail=result.detail,
                 )
-                .returning(OutboxItem.kind),
+                .returning(OutboxItem.kind, OutboxItem.ticket_pk, OutboxItem.payload),
                 execution_options={"synchronize_session": False},
-            )
+            ).one_or_none()
             if ended is None:
                 return
-            kind = ended
+            kind = ended.kind
+            _wake_waiters(session, now, ended.kind, ended.ticket_pk, ended.payload)
         call_failures.note(
             session,
             kind=kind,
@@ -460,25 +495,77 @@ def record(console: Console, item_id: int, result: Result) -> None:
 def settle_done(session: Session, now: datetime, item_id: int, detail: str | None = None) -> None:
     """Mark a leased item done in the caller's transaction, so it commits with the state change
     its delivery made (a filed ticket and its audit row); the handler then returns
-    ``Result.settled_done``. Items waiting for the item's Ticket (``Result.wait_for_ticket``)
-    become due with the same commit."""
-    ticket_pk = session.scalar(
+    ``Result.settled_done``. Items waiting for it (for the item's Ticket) become due with the
+    same commit."""
+    ended = session.execute(
         update(OutboxItem)
         .where(OutboxItem.id == item_id, OutboxItem.state == OUTBOX_PENDING)
         .values(state=OUTBOX_DONE, finished_at=now, lease_until=None, last_reason=None, last_detail=detail)
-        .returning(OutboxItem.ticket_pk),
+        .returning(OutboxItem.kind, OutboxItem.ticket_pk, OutboxItem.payload),
         execution_options={"synchronize_session": False},
+    ).one_or_none()
+    if ended is not None:
+        _wake_waiters(session, now, ended.kind, ended.ticket_pk, ended.payload)
+
+
+def _awaited(result: Result) -> ColumnElement[bool] | None:
+    """The pending item a waiting retry waits for: its follower's leader, or its Ticket's create."""
+    if result.after is not None:
+        return (OutboxItem.kind == result.after[0]) & (OutboxItem.dedup_key == result.after[1])
+    if result.reason == TICKET_NOT_FILED and result.ticket_pk is not None:
+        return (OutboxItem.kind == CREATE_KIND) & (OutboxItem.ticket_pk == result.ticket_pk)
+    return None
+
+
+def _retry_later(session: Session, now: datetime, item: OutboxItem, result: Result) -> None:
+    """Release ``item`` to be tried again after its backoff, or at once if what it waits for
+    has already ended.
+
+    No lost wake-up: the item is written first (on SQLite that takes the write lock), then what
+    it waits for is read under a share lock, so either the awaited item's end sees this item
+    waiting (``_wake_waiters``), or this read sees that end.
+    """
+    delay = result.retry_after if result.retry_after is not None else backoff_seconds(item.attempts)
+    item.lease_until, item.next_attempt_at = None, now + timedelta(seconds=delay)
+    item.last_reason, item.last_detail = result.reason, result.detail
+    if result.ticket_pk is not None:
+        item.ticket_pk = result.ticket_pk
+    if result.unsent:
+        item.payload = {**item.payload, UNSENT_KEY: int(item.payload.get(UNSENT_KEY, 0)) + 1}
+    awaited = _awaited(result)
+    if awaited is None:
+        return
+    session.flush()
+    still_pending = session.scalar(
+        select(OutboxItem.id)
+        .where(awaited, OutboxItem.state == OUTBOX_PENDING)
+        .limit(1)
+        .with_for_update(read=True)
     )
-    if ticket_pk is None:
+    if still_pending is None:
+        item.next_attempt_at = now
+
+
+def _wake_waiters(
+    session: Session, now: datetime, kind: str, ticket_pk: int | None, payload: Mapping[str, Any]
+) -> None:
+    """In the transaction that ends an item: make due the items waiting for it — its follower
+    (``followed_by``) and, for a Ticket's create, those waiting for the Ticket."""
+    waiting = []
+    if kind == CREATE_KIND and ticket_pk is not None:
+        waiting.append((OutboxItem.ticket_pk == ticket_pk) & (OutboxItem.last_reason == TICKET_NOT_FILED))
+    follower = payload.get(FOLLOWER_KEY)
+    if follower:
+        waiting.append(
+            (OutboxItem.kind == follower[0])
+            & (OutboxItem.dedup_key == follower[1])
+            & (OutboxItem.last_reason == WAITING_FOR_ITEM)
+        )
+    if not waiting:
         return
     woken = session.execute(
         update(OutboxItem)
-        .where(
-            unleased(now),
-            OutboxItem.ticket_pk == ticket_pk,
-            OutboxItem.last_reason == TICKET_NOT_FILED,
-            OutboxItem.next_attempt_at > now,
-        )
+        .where(unleased(now), OutboxItem.next_attempt_at > now, or_(*waiting))
         .values(next_attempt_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -569,6 +656,20 @@ def recover(console: Console, component: str) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _until_next_probe(console: Console) -> float:
+    """Seconds until a service items wait on is due its probe (infinite while none is waited on)."""
+    now = console.clock.now()
+    states: dict[str, ServiceState] = console.components.get(RECOVERY_KEY, {})
+    return min(
+        (
+            PROBE_SECONDS - (now - state.probed_at).total_seconds()
+            for state in states.values()
+            if state.waiting and state.probed_at is not None
+        ),
+        default=float("inf"),
+    )
+
+
 def probe_waiting(console: Console, component: str) -> bool:
     """While items wait on a down service and none is due or in flight, make the earliest one due
     every ``PROBE_SECONDS``: one real call tells whether the service answers again."""
@@ -650,29 +751,45 @@ def _finished(
     finished.put((pool, future))
 
 
+#: Where the Console keeps the stop switches of its running ``deliver_due`` calls.
+STOPS_KEY = "outbox_stops"
+
+
+def stop_delivering(console: Console) -> None:
+    """Ask every running ``deliver_due`` of the Console to stop claiming (the worker is stopping):
+    what is in flight finishes and is recorded, nothing new is started."""
+    for stop in list(console.components.get(STOPS_KEY, ())):
+        stop.set()
+
+
 def deliver_due(console: Console) -> int:
     """The worker job: deliver every due item, each pool claiming as its slots free; the number
-    attempted. Returns once no pool has an item due or in flight."""
+    attempted. Returns once no pool has an item due or in flight, or after ``stop_delivering``
+    once what is in flight has finished."""
     sizes = {pool.name: max(1, pool.concurrency(console.settings)) for pool in POOLS}
-    executors = {
-        pool.name: ThreadPoolExecutor(max_workers=sizes[pool.name], thread_name_prefix=f"outbox-{pool.name}")
-        for pool in POOLS
-    }
     selects = {pool.name: _selects(pool) for pool in POOLS}
     in_flight = dict.fromkeys(sizes, 0)
     #: (pool, future) as each delivery finishes: the loop wakes per finished item, O(1) each.
     finished: queue.SimpleQueue[tuple[str, Future[Result]]] = queue.SimpleQueue()
     idle: set[str] = set()
     attempted = 0
+    stop = threading.Event()
+    stops: set[threading.Event] = console.components.setdefault(STOPS_KEY, set())
+    stops.add(stop)
+    executors = {
+        pool.name: ThreadPoolExecutor(max_workers=sizes[pool.name], thread_name_prefix=f"outbox-{pool.name}")
+        for pool in POOLS
+    }
     try:
-        for pool in POOLS:
-            for component in _probed_components(pool):
-                probe_waiting(console, component)
         while True:
             if local_wakeup.is_set():
                 local_wakeup.clear()
                 idle.clear()
             for pool in POOLS:
+                if stop.is_set():
+                    break
+                if any(probe_waiting(console, component) for component in _probed_components(pool)):
+                    idle.discard(pool.name)
                 free = sizes[pool.name] - in_flight[pool.name]
                 if free <= 0 or pool.name in idle:
                     continue
@@ -699,6 +816,7 @@ def deliver_due(console: Console) -> int:
                 if future.exception() is not None:
                     log.error("outbox delivery failed outside its handler: %r", future.exception())
     finally:
+        stops.discard(stop)
         for executor in executors.values():
             executor.shutdown(wait=True)
 
@@ -862,7 +980,9 @@ def last_successes(session: Session, components: Iterable[str]) -> dict[str, dat
 
 
 def wait_for_work(console: Console, timeout: float, wakeup: threading.Event) -> None:
-    """The outbox job's waiter: returns on a local enqueue, a PostgreSQL NOTIFY, or the timeout."""
+    """The outbox job's waiter: returns on a local enqueue, a PostgreSQL NOTIFY, the timeout, or
+    when a service that items wait on is due its next probe."""
+    timeout = min(timeout, _until_next_probe(console))
     if console.db.is_postgres:
         _listen(console, timeout, wakeup)
     else:

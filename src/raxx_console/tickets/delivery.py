@@ -4,8 +4,10 @@
 across the HTTP calls and settles the Ticket in one transaction with its audit row and its
 outbox item, so the ticket, its mapping, its audit trail and the item's end commit together.
 Only an unavailable FreeScout (or an answer that may have created the conversation) is
-retried; after such an attempt the ref is looked up in FreeScout before anything is created
-again. The handlers are listed in
+retried; after an attempt that may have created it (an uncertain answer, or none recorded) the
+ref is looked up in FreeScout before anything is created again — after attempts FreeScout
+certainly refused (refused connection, 503) the create is simply sent again. The handlers are
+listed in
 ``OUTBOX_HANDLERS`` (``raxx_console/jobs.py``).
 """
 
@@ -105,7 +107,7 @@ def deliver_create(console: Console, item: OutboxItem) -> Result:
         failed = Result.failed(Reason.NOT_CONFIGURED.value, "missing=FREESCOUT_OPERATIONS_MAILBOX_ID")
         return _give_up(console, ticket, TICKET_FAILED, failed)
     client = registry.freescout(console)
-    if item.attempts > 1 or ticket.last_reason is not None:
+    if outbox.may_have_acted(item):
         found = client.find_by_reference(
             ticket.mailbox_id, ticket.ref, created_since=ticket.created_at - RECONCILE_MARGIN
         )
@@ -180,7 +182,7 @@ def _not_filed(console: Console, ticket: Ticket, outcome: Outcome[object]) -> Re
         ticket.ref,
         reason,
     )
-    return Result.retry(reason, detail)
+    return Result.retry(reason, detail, unsent=not outcome.uncertain)
 
 
 def _file(
