@@ -23,7 +23,7 @@ RETENTION = timedelta(hours=24)
 #: Components whose calls are recorded (an outbox kind is ``<component>.<call>``).
 COMPONENTS = ("freescout", "slack")
 #: Retry reasons that are deliberate waits for another item, not failed calls.
-WAITS = frozenset({"ticket_not_filed", "close_in_flight", "waiting_for_earlier_dm"})
+WAITS = frozenset({"ticket_not_filed", "close_in_flight", "waiting_for_earlier_dm", "waiting_for_item"})
 _DETAIL_CHARS = 500
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.alerts.helpers import AUTO_TICKET_FLAG, deliver, fire, items, set_flag, tickets
+from raxx_console.call_failures import CallFailure
+from raxx_console.outbox import service as outbox
+from tests.alerts.helpers import AUTO_TICKET_FLAG, deliver, fire, items, rows, set_flag, tickets
 
 
 @pytest.fixture
@@ -50,6 +52,22 @@ def test_a_dm_sent_after_filing_carries_the_link_and_no_follow_up_is_sent(
     [dm] = messages(slack_sandbox)
     assert f"Ticket #{ticket.ticket_id}: {ticket.ticket_url}" in dm["text"]
     assert [i.last_detail for i in items(console, "slack.ticket_link")] == ["the DM carried the link"] * 2
+
+
+def test_a_link_waits_for_its_queued_dm_and_is_no_failed_call(console, slack_sandbox, freescout_sandbox):
+    slack_sandbox.faults("down")
+    fire(console, "P2")
+    deliver(console)  # the ticket is filed; the DMs wait for Slack, the links for their DMs
+    [ticket] = tickets(console)
+    assert ticket.state == "filed"
+    links = items(console, "slack.ticket_link")
+    assert {(link.state, link.last_reason) for link in links} == {("pending", "waiting_for_item")}
+    failed = {failure.kind for failure in rows(console, CallFailure)}
+    assert failed == {"slack.dm"}, "a link waiting for its DM is not a failed Slack call"
+    slack_sandbox.faults("ok")
+    console.clock.advance(outbox.BACKOFF_CAP_SECONDS)
+    deliver(console)
+    assert {link.state for link in items(console, "slack.ticket_link")} == {"done"}
 
 
 def test_below_the_threshold_no_link_is_awaited(console, slack_sandbox):
