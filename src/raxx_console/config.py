@@ -173,7 +173,7 @@ class Settings(BaseSettings):
     FLAG_CACHE_TTL_SECONDS: Duration = 30.0
     # --- outbox delivery: deliverers per third party (bench/alert_storm.py measured them) ---
     OUTBOX_FREESCOUT_CONCURRENCY: int = Field(default=16, ge=1, le=64)
-    OUTBOX_SLACK_CONCURRENCY: int = Field(default=4, ge=1, le=32)
+    OUTBOX_SLACK_CONCURRENCY: int = Field(default=8, ge=1, le=32)
 
     # --- deploys (GitHub Actions, cockpit runbook §4) -----------------------------------
     GITHUB_TOKEN: OptionalSecret = None
