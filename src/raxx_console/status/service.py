@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -101,13 +101,13 @@ class Strip(NamedTuple):
 
     def extended(self, points: list[Point]) -> Strip:
         """This strip with newer checks merged in (by ``checked_at``, then id), the oldest dropped."""
-        points = sorted(points)
+        points.sort()
         if self.points and points[0][0] <= self.points[-1][0]:  # an injected clock, a re-read
             return Strip.of([*self.points, *points])
-        return Strip._newest([*self.points, *points])
+        return Strip._newest(self.points + tuple(points))
 
     @classmethod
-    def _newest(cls, ordered: list[Point]) -> Strip:
+    def _newest(cls, ordered: Sequence[Point]) -> Strip:
         kept = tuple(ordered[-HISTORY_LENGTH:])
         markup = Markup("".join(p[2] for p in kept))  # noqa: S704 (each built from escaped parts)
         return cls(kept, markup, "[" + ",".join(p[3] for p in kept) + "]")
