@@ -265,8 +265,9 @@ class _HistoryCache:
     """Every surface's history strip as of the newest check id: only a poll cycle changes it.
 
     A newer check is merged into its surface's strip (read by id, an index range) instead of
-    reading every strip again; a smaller newest id (a database emptied under a running process)
-    reads them all again. The poller writes checks from one thread, so ids commit in order.
+    reading every strip again; a smaller newest id reads them all again (a database emptied under
+    a running process; rarely, a request whose statement ran just before another's). The poller
+    writes checks from one thread, so ids commit in order.
     """
 
     def __init__(self) -> None:
