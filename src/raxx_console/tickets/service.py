@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Select, Table, and_, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock
@@ -114,10 +114,13 @@ def not_known_closed() -> Any:
     return or_(Ticket.fs_status.is_(None), Ticket.fs_status.in_(OPEN_STATUSES))
 
 
-def open_filed(entry: str, dedup_key: str, since: datetime) -> Select[Ticket]:
-    """Filed tickets of a key since ``since`` that are not known to be closed, newest first."""
+def open_filed(entry: str, dedup_key: str, since: datetime, *columns: Any) -> Select[Any]:
+    """Filed tickets of a key since ``since`` that are not known to be closed, newest first.
+
+    Whole Tickets, or given ``columns`` only (a Core read: entry A's click checks this each time).
+    """
     return (
-        select(Ticket)
+        select(*(columns or (Ticket,)))
         .where(
             Ticket.entry == entry,
             Ticket.dedup_key == dedup_key,
@@ -162,6 +165,7 @@ def related_open(
         )
         .order_by(Ticket.filed_at.desc())
         .limit(5)
+        .options(defer(Ticket.body_html))  # a cross-link needs the link, never the body
     )
     return list(session.scalars(query))
 
