@@ -28,7 +28,7 @@ from raxx_console.outbox.models import OutboxItem
 from raxx_console.status.ticket_view import Answer, answer_for, status_key
 from raxx_console.tickets import render
 from raxx_console.tickets.delivery import deliver_reserved
-from raxx_console.tickets.models import ENTRY_STATUS, TICKET_FILED, TICKET_PENDING, Ticket
+from raxx_console.tickets.models import ENTRY_STATUS, TICKET_FILED, TICKET_PENDING, TICKETS, Ticket
 from raxx_console.tickets.reasons import explain
 from raxx_console.tickets.service import (
     TEST_TAG,
@@ -53,20 +53,23 @@ PENDING_POLL_SECONDS = 0.05
 #: Dedup lookups compare against the newest few tickets of a key; more than one is rare.
 REUSE_CANDIDATES = 3
 #: What the first look reads of a candidate: what the answer and the audit row need (no body).
-_FACTS = (
-    Ticket.id,
-    Ticket.entry,
-    Ticket.dedup_key,
-    Ticket.ref,
-    Ticket.state,
-    Ticket.surface_id,
-    Ticket.surface_status,
-    Ticket.severity,
-    Ticket.ticket_id,
-    Ticket.ticket_url,
-    Ticket.filed_at,
-    Ticket.last_reason,
-    Ticket.last_detail,
+_FACTS = tuple(
+    TICKETS.c[name]
+    for name in (
+        "id",
+        "entry",
+        "dedup_key",
+        "ref",
+        "state",
+        "surface_id",
+        "surface_status",
+        "severity",
+        "ticket_id",
+        "ticket_url",
+        "filed_at",
+        "last_reason",
+        "last_detail",
+    )
 )
 
 
@@ -161,7 +164,7 @@ def _reuse_if_open(console: Console, session: Session, key: str, *, actor: str, 
     answered, marked degraded: filing another could duplicate an open one.
     """
     query = open_filed(ENTRY_STATUS, key, _window_start(console), *_FACTS).limit(REUSE_CANDIDATES)
-    candidates = [_as_ticket(row) for row in session.execute(query)]
+    candidates = [_as_ticket(row) for row in session.connection().execute(query)]
     if not candidates:
         return None
     session.commit()  # no transaction spans a FreeScout call
@@ -186,11 +189,10 @@ def _reuse_if_open(console: Console, session: Session, key: str, *, actor: str, 
             )
         is_open = fs_status in OPEN_STATUSES
         with _committing(session):  # what FreeScout said, and the audit row, in one transaction
-            session.execute(
-                update(Ticket)
-                .where(Ticket.id == ticket.id)
+            session.connection().execute(
+                update(TICKETS)
+                .where(TICKETS.c.id == ticket.id)
                 .values(fs_status=fs_status, fs_checked_at=console.clock.now())
-                .execution_options(synchronize_session=False)
             )
             if is_open:
                 audit_filed(session, console.clock, ticket, idempotent=True, actor=actor, env=env)
@@ -251,7 +253,7 @@ def _reserve_click(
                 return None
             return _Busy(pending.id)
         since = _window_start(console)
-        fresh_id = writing.scalar(open_filed(ENTRY_STATUS, key, since, Ticket.id).limit(1))
+        fresh_id = writing.connection().scalar(open_filed(ENTRY_STATUS, key, since, TICKETS.c.id).limit(1))
         if fresh_id is not None:
             fresh = writing.get(Ticket, fresh_id)
             assert fresh is not None

@@ -31,6 +31,7 @@ from raxx_console.tickets.models import (
     TICKET_FAILED,
     TICKET_FILED,
     TICKET_PENDING,
+    TICKETS,
     Ticket,
 )
 from raxx_console.tickets.service import (
@@ -247,13 +248,10 @@ def _file(
         "last_reason": None,
     }
     with console.db.session() as session:
-        won = session.execute(
-            update(Ticket)
-            .where(Ticket.id == ticket.id, Ticket.state == TICKET_PENDING)
-            .values(filed)
-            .execution_options(synchronize_session=False)
+        won = session.connection().execute(
+            update(TICKETS).where(TICKETS.c.id == ticket.id, TICKETS.c.state == TICKET_PENDING).values(filed)
         )
-        if not won.rowcount:  # type: ignore[attr-defined]
+        if not won.rowcount:
             row = session.get(Ticket, ticket.id)
             return _settled(row) if row is not None else Result.cancelled("ticket_gone")
         for name, value in filed.items():  # a failed commit answers retry: the copy is not used

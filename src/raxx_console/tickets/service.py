@@ -40,6 +40,7 @@ from raxx_console.tickets.models import (
     TICKET_EXPIRED,
     TICKET_FILED,
     TICKET_PENDING,
+    TICKETS,
     Ticket,
 )
 
@@ -111,24 +112,24 @@ class Reservation:
 
 def not_known_closed() -> Any:
     """FreeScout status never read, or last read as open (active/pending)."""
-    return or_(Ticket.fs_status.is_(None), Ticket.fs_status.in_(OPEN_STATUSES))
+    return or_(TICKETS.c.fs_status.is_(None), TICKETS.c.fs_status.in_(OPEN_STATUSES))
 
 
 def open_filed(entry: str, dedup_key: str, since: datetime, *columns: Any) -> Select[Any]:
     """Filed tickets of a key since ``since`` that are not known to be closed, newest first.
 
-    Whole Tickets, or given ``columns`` only (a Core read: entry A's click checks this each time).
+    Whole Tickets, or given ``TICKETS`` columns only: a Core read, as entry A's click makes it.
     """
     return (
         select(*(columns or (Ticket,)))
         .where(
-            Ticket.entry == entry,
-            Ticket.dedup_key == dedup_key,
-            Ticket.state == TICKET_FILED,
-            Ticket.filed_at >= since,
+            TICKETS.c.entry == entry,
+            TICKETS.c.dedup_key == dedup_key,
+            TICKETS.c.state == TICKET_FILED,
+            TICKETS.c.filed_at >= since,
             not_known_closed(),
         )
-        .order_by(Ticket.filed_at.desc(), Ticket.id.desc())
+        .order_by(TICKETS.c.filed_at.desc(), TICKETS.c.id.desc())
     )
 
 
