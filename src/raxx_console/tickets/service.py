@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Select, Table, and_, false, or_, select, update
+from sqlalchemy import Row, Select, Table, and_, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
 from raxx_console.clock import Clock
@@ -144,34 +144,36 @@ def pending_for(session: Session, entry: str, dedup_key: str) -> Ticket | None:
 
 def related_open(
     session: Session, entry: str, surface_id: str | None, dedup_key: str | None = None
-) -> list[Ticket]:
-    """Open filed tickets on the same surface: the cross-link targets.
+) -> list[Row[Any]]:
+    """Open filed tickets on the same surface: the cross-link targets, newest first.
 
     Those of the *other* entry, and, given the ticket's ``dedup_key``, those of the same entry
     for another key (Investigate on ``degraded`` when filing on ``down``): one incident, one story.
+    A Core read of what a cross-link needs (``id``, ``entry``, ``ticket_id``, ``ticket_url``,
+    ``ref``): every reservation and every filing makes it.
     """
     if surface_id is None:
         return []
     other = ENTRY_ALERT if entry == ENTRY_STATUS else ENTRY_STATUS
     same_entry_other_key = (
-        and_(Ticket.entry == entry, Ticket.dedup_key != dedup_key) if dedup_key is not None else false()
+        and_(TICKETS.c.entry == entry, TICKETS.c.dedup_key != dedup_key) if dedup_key is not None else false()
     )
     query = (
-        select(Ticket)
+        select(TICKETS.c.id, TICKETS.c.entry, TICKETS.c.ticket_id, TICKETS.c.ticket_url, TICKETS.c.ref)
         .where(
-            or_(Ticket.entry == other, same_entry_other_key),
-            Ticket.surface_id == surface_id,
-            Ticket.state == TICKET_FILED,
+            or_(TICKETS.c.entry == other, same_entry_other_key),
+            TICKETS.c.surface_id == surface_id,
+            TICKETS.c.state == TICKET_FILED,
             not_known_closed(),
         )
-        .order_by(Ticket.filed_at.desc())
+        .order_by(TICKETS.c.filed_at.desc())
         .limit(5)
-        .options(defer(Ticket.body_html))  # a cross-link needs the link, never the body
     )
-    return list(session.scalars(query))
+    return list(session.connection().execute(query))
 
 
-def as_related(ticket: Ticket) -> render.RelatedTicket:
+def as_related(ticket: Row[Any]) -> render.RelatedTicket:
+    """A ``related_open`` row as the body's and the note's cross-link."""
     return render.RelatedTicket(ENTRIES[ticket.entry].label, ticket.ticket_id, ticket.ticket_url, ticket.ref)
 
 
