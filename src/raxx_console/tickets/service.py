@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Row, Select, Table, and_, false, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
@@ -187,19 +187,20 @@ def reserve(
 ) -> Reservation | None:
     """Write the pending Ticket and its ``freescout.create`` item in the caller's transaction.
 
-    None when the key already has a reservation in flight (``pending_for`` finds it). The caller
-    commits; the worker (or, with ``lease_for``, the caller itself via ``outbox.deliver``) files it.
+    None when the key already has a reservation in flight (``pending_for`` finds it), or, rarely,
+    its random ref clashed. The caller commits; the worker (or, with ``lease_for``, the caller
+    itself via ``outbox.deliver``) files it.
     """
     related = [
         as_related(t) for t in related_open(session, request.entry, request.surface_id, request.dedup_key)
     ]
     suspect = suspect_deploy_html(session, clock, settings.DEPLOY_INCIDENT_WINDOW, request.surface_id)
-    ticket = Ticket(**_ticket_row(settings, request, new_ref(), related, suspect, clock.now()))
-    try:
-        with session.begin_nested():
-            session.add(ticket)
-            session.flush()
-    except IntegrityError:
+    row = _ticket_row(settings, request, new_ref(), related, suspect, clock.now())
+    # ON CONFLICT DO NOTHING rather than a savepoint to catch the unique violation: one round trip.
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    added = dialect_insert(Ticket).values(row).on_conflict_do_nothing().returning(Ticket)
+    ticket = session.scalars(added).first()  # a persistent Ticket of this session, or None
+    if ticket is None:
         return None
     item = outbox.enqueue(
         session,
