@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from raxx_console.integrations import registry
@@ -70,6 +70,16 @@ _FACTS = tuple(
         "last_reason",
         "last_detail",
     )
+)
+
+#: The click's statements, built once (not per click): the first look, the recheck after our
+#: insert, and the write that records what FreeScout said.
+_FIRST_LOOK = open_filed(ENTRY_STATUS, bindparam("key"), bindparam("since"), *_FACTS).limit(REUSE_CANDIDATES)
+_FILED_SINCE = open_filed(ENTRY_STATUS, bindparam("key"), bindparam("since"), TICKETS.c.id).limit(1)
+_RECORD_CHECK = (
+    update(TICKETS)
+    .where(TICKETS.c.id == bindparam("ticket_pk"))
+    .values(fs_status=bindparam("read_status"), fs_checked_at=bindparam("read_at"))
 )
 
 
@@ -163,8 +173,8 @@ def _reuse_if_open(console: Console, session: Session, key: str, *, actor: str, 
     recorded as such and no longer counts. If FreeScout cannot be read, the last ticket is
     answered, marked degraded: filing another could duplicate an open one.
     """
-    query = open_filed(ENTRY_STATUS, key, _window_start(console), *_FACTS).limit(REUSE_CANDIDATES)
-    candidates = [_as_ticket(row) for row in session.connection().execute(query)]
+    look = {"key": key, "since": _window_start(console)}
+    candidates = [_as_ticket(row) for row in session.connection().execute(_FIRST_LOOK, look)]
     if not candidates:
         return None
     session.commit()  # no transaction spans a FreeScout call
@@ -189,11 +199,8 @@ def _reuse_if_open(console: Console, session: Session, key: str, *, actor: str, 
             )
         is_open = fs_status in OPEN_STATUSES
         with _committing(session):  # what FreeScout said, and the audit row, in one transaction
-            session.connection().execute(
-                update(TICKETS)
-                .where(TICKETS.c.id == ticket.id)
-                .values(fs_status=fs_status, fs_checked_at=console.clock.now())
-            )
+            checked = {"ticket_pk": ticket.id, "read_status": fs_status, "read_at": console.clock.now()}
+            session.connection().execute(_RECORD_CHECK, checked)
             if is_open:
                 audit_filed(session, console.clock, ticket, idempotent=True, actor=actor, env=env)
         if is_open:
@@ -252,8 +259,7 @@ def _reserve_click(
                 expire(writing, pending.id, now, "no delivery before the Investigate window ended")
                 return None
             return _Busy(pending.id)
-        since = _window_start(console)
-        fresh_id = writing.connection().scalar(open_filed(ENTRY_STATUS, key, since, TICKETS.c.id).limit(1))
+        fresh_id = writing.connection().scalar(_FILED_SINCE, {"key": key, "since": _window_start(console)})
         if fresh_id is not None:
             fresh = writing.get(Ticket, fresh_id)
             assert fresh is not None

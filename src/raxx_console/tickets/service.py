@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Row, Select, Table, and_, false, or_, select, update
+from sqlalchemy import BindParameter, Row, Select, Table, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -115,10 +115,13 @@ def not_known_closed() -> Any:
     return or_(TICKETS.c.fs_status.is_(None), TICKETS.c.fs_status.in_(OPEN_STATUSES))
 
 
-def open_filed(entry: str, dedup_key: str, since: datetime, *columns: Any) -> Select[Any]:
+def open_filed(
+    entry: str, dedup_key: str | BindParameter[str], since: datetime | BindParameter[datetime], *columns: Any
+) -> Select[Any]:
     """Filed tickets of a key since ``since`` that are not known to be closed, newest first.
 
-    Whole Tickets, or given ``TICKETS`` columns only: a Core read, as entry A's click makes it.
+    Whole Tickets, or given ``TICKETS`` columns only: a Core read, as entry A's click makes it
+    (with ``bindparam``s for the key and the time: a statement built once, not per click).
     """
     return (
         select(*(columns or (Ticket,)))
@@ -142,6 +145,24 @@ def pending_for(session: Session, entry: str, dedup_key: str) -> Ticket | None:
     )
 
 
+#: ``related_open``'s statement, built once: every reservation and every filing runs it. A
+#: ``dedup_key`` of None compares as NULL, which no row matches (no same-entry links).
+_RELATED_OPEN = (
+    select(TICKETS.c.id, TICKETS.c.entry, TICKETS.c.ticket_id, TICKETS.c.ticket_url, TICKETS.c.ref)
+    .where(
+        or_(
+            TICKETS.c.entry == bindparam("other_entry"),
+            and_(TICKETS.c.entry == bindparam("entry"), TICKETS.c.dedup_key != bindparam("dedup_key")),
+        ),
+        TICKETS.c.surface_id == bindparam("surface_id"),
+        TICKETS.c.state == TICKET_FILED,
+        not_known_closed(),
+    )
+    .order_by(TICKETS.c.filed_at.desc())
+    .limit(5)
+)
+
+
 def related_open(
     session: Session, entry: str, surface_id: str | None, dedup_key: str | None = None
 ) -> list[Row[Any]]:
@@ -150,26 +171,13 @@ def related_open(
     Those of the *other* entry, and, given the ticket's ``dedup_key``, those of the same entry
     for another key (Investigate on ``degraded`` when filing on ``down``): one incident, one story.
     A Core read of what a cross-link needs (``id``, ``entry``, ``ticket_id``, ``ticket_url``,
-    ``ref``): every reservation and every filing makes it.
+    ``ref``).
     """
     if surface_id is None:
         return []
     other = ENTRY_ALERT if entry == ENTRY_STATUS else ENTRY_STATUS
-    same_entry_other_key = (
-        and_(TICKETS.c.entry == entry, TICKETS.c.dedup_key != dedup_key) if dedup_key is not None else false()
-    )
-    query = (
-        select(TICKETS.c.id, TICKETS.c.entry, TICKETS.c.ticket_id, TICKETS.c.ticket_url, TICKETS.c.ref)
-        .where(
-            or_(TICKETS.c.entry == other, same_entry_other_key),
-            TICKETS.c.surface_id == surface_id,
-            TICKETS.c.state == TICKET_FILED,
-            not_known_closed(),
-        )
-        .order_by(TICKETS.c.filed_at.desc())
-        .limit(5)
-    )
-    return list(session.connection().execute(query))
+    values = {"other_entry": other, "entry": entry, "dedup_key": dedup_key, "surface_id": surface_id}
+    return list(session.connection().execute(_RELATED_OPEN, values))
 
 
 def as_related(ticket: Row[Any]) -> render.RelatedTicket:
