@@ -520,6 +520,9 @@ def main() -> None:
         repeat_p99 <= L + 15,
         repeat_cpu,
     )
+    for kind, name, bound in ((first, "first", 3), (repeat, "repeat", 2)):
+        typical = statistics.median(kind["tx"])
+        record("investigate", f"{name} click transactions", f"{typical:.0f}", f"<= {bound}", typical <= bound)
     width = max(len(r[0]) for r in rows)
     print(f"{'case':<{width}}  {'measured':>26}  {'target':>12}  result")
     for name, measured, target, passed in rows:
