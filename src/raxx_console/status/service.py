@@ -25,7 +25,7 @@ from raxx_console.clock import Clock, iso
 from raxx_console.status import ticket_view
 from raxx_console.status.models import SurfaceCheck, SurfaceStatus
 from raxx_console.status.surfaces import STATUSES, Surface, SurfaceRegistry
-from raxx_console.status.ticket_view import OpenTicket, TicketView
+from raxx_console.status.ticket_view import OpenTicket, SurfaceTickets, TicketView
 
 HISTORY_LENGTH = 20
 #: Statuses a tile flags for attention, and that Investigate files tickets for.
@@ -213,8 +213,7 @@ def tiles(
     }
     since = now - timedelta(seconds=ticket_window)
     investigations = ticket_view.latest_investigations(session, keys.values(), since)
-    linked = ticket_view.open_tickets(session, shown)
-    stories = ticket_view.open_tickets_by_surface(session, shown, now)
+    open_tickets = ticket_view.open_tickets(session, shown, now)
     return [
         _tile(
             surface,
@@ -222,8 +221,7 @@ def tiles(
             shown[surface.id],
             strips.get(surface.id, EMPTY_STRIP),
             investigation=investigations.get(keys.get(surface.id, "")),
-            linked_ticket=linked.get(surface.id),
-            open_tickets=tuple(stories.get(surface.id, ())),
+            open_tickets=open_tickets.get(surface.id),
         )
         for surface in registry
     ]
@@ -254,7 +252,8 @@ def tile(session: Session, clock: Clock, registry: SurfaceRegistry, surface_id: 
     )
     strip = Strip.of(_read_checks(session, checks).get(surface.id, []))
     row: Any = session.execute(select(*STATUS_COLUMNS).where(SurfaceStatus.surface_id == surface_id)).first()
-    return _tile(surface, row, effective_status(row, clock.now()), strip)
+    shown = effective_status(row, clock.now())
+    return _tile(surface, row, shown, strip, investigation=None, open_tickets=None)
 
 
 #: Where the Console keeps the grid's history strips.
@@ -345,7 +344,9 @@ def _tile(
     row: Any,
     shown: tuple[str, bool],
     strip: Strip,
-    **tickets: Any,
+    *,
+    investigation: TicketView | None,
+    open_tickets: SurfaceTickets | None,
 ) -> Tile:
     status, simulated = shown
     return Tile(
@@ -358,7 +359,9 @@ def _tile(
         latency_ms=row.latency_ms if row else None,
         detail=row.detail if row else "",
         strip=strip,
-        **tickets,
+        investigation=investigation,
+        linked_ticket=open_tickets.linked if open_tickets else None,
+        open_tickets=open_tickets.story if open_tickets else (),
     )
 
 
