@@ -519,17 +519,22 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return used
 
 
-def backend_pids(db_url: str) -> list[int]:
-    """The PostgreSQL server processes serving the console's database (not this query's)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
+class BackendPids:
+    """The PostgreSQL server processes serving the console's database, listed over one
+    connection of ours (not counted) however often the CPU watcher asks."""
 
-    url = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
+    def __init__(self, db_url: str) -> None:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        url = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def __call__(self) -> list[int]:
+        rows = self.conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).fetchall()
-    return [row[0] for row in rows]
+        return [row[0] for row in rows]
 
 
 @dataclass(frozen=True)
@@ -575,11 +580,28 @@ class Side:
 
 
 def measured(batches: list[list[str]], post, senders: int, name: str, pids) -> Side:
+    """Send the batches; the server CPU is every process ``pids()`` lists during the run.
+
+    The list is re-read every 50 ms and each process's last reading kept, so a process that
+    comes and goes mid-run (a database connection opened and closed per request) is counted
+    up to its last reading rather than not at all.
+    """
     phase = Phase(name)
     before = cpu_seconds(pids())
+    seen = dict(before)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            seen.update(cpu_seconds(pids()))
+
+    watcher = threading.Thread(target=watch, name=f"cpu-{name}", daemon=True)
+    watcher.start()
     send_batches(phase, batches, post, senders)
-    after = cpu_seconds(pids())
-    return Side(phase, sum(used - before.get(pid, 0.0) for pid, used in after.items()))
+    done.set()
+    watcher.join()
+    seen.update(cpu_seconds(pids()))
+    return Side(phase, sum(used - before.get(pid, 0.0) for pid, used in seen.items()))
 
 
 def ingest_rounds(args, watch: Resources, client: httpx.Client, sandboxes: dict, surfaces_file: Path) -> bool:
@@ -596,8 +618,12 @@ def ingest_rounds(args, watch: Resources, client: httpx.Client, sandboxes: dict,
     theirs = alertmanager_poster(client, am_base)
     version = alertmanager_version(binary)
 
+    web_pids = process_tree(web.pid)  # gunicorn's master and workers: they stay
+    backends = BackendPids(db_url)
+    watch.stack.callback(backends.conn.close)
+
     def console_pids() -> list[int]:
-        return process_tree(web.pid) + backend_pids(db_url)
+        return web_pids + backends()
 
     print(f"\ningest rounds: console (PostgreSQL, {args.web_workers} web workers) vs Alertmanager {version}")
     header = (
@@ -741,6 +767,8 @@ def run(args) -> int:
         limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
         client = watch.stack.enter_context(httpx.Client(timeout=120, limits=limits))
         rounds_passed = ingest_rounds(args, watch, client, sandboxes, surfaces_file) if args.rounds else True
+        if args.ingest_only:
+            return 0 if rounds_passed else 1
         token = operator_token(db_url)
         base, _web = start_console(watch, args, db_url, sandboxes, surfaces_file)
         post = console_poster(client, base, token)
@@ -837,6 +865,9 @@ def main() -> int:
         help="ingest rounds' shapes NxC/B/S[*K], comma-separated (default 10000x5/100/4,200x5/50/8*20)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="ingest rounds per shape (default 3; 0: none)")
+    parser.add_argument(
+        "--ingest-only", action="store_true", help="the ingest rounds only, not the ticket phases"
+    )
     parser.add_argument("--max-seconds", type=int, default=1500, help="stop everything after this long")
     parser.add_argument(
         "--serve-sandboxes", nargs=2, metavar=("LATENCY_MS", "SURFACES_FILE"), help=argparse.SUPPRESS
