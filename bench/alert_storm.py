@@ -2,12 +2,14 @@
 
     .venv/bin/python bench/alert_storm.py [--shapes 10000x5/100/4,200x5/50/8*20] [--rounds 3]
                                           [--alerts 200] [--repeats 5] [--batch 50] [--latency-ms 100]
+                                          [--ingest-only]
 
 **Ingest rounds** (first): for each shape ``NxC/B/S[*K]`` — N distinct P2 alerts, C emissions of
 each, batches of B, S concurrent senders, K times over with new alerts — and each of
 ``--rounds`` rounds, the same alerts (new ones every round, so each round has N first fires) go
 to Alertmanager and to the console, and each side's rate is printed with its server CPU per
-emission: the console's web processes plus the PostgreSQL backends of its database,
+emission: the console's web processes plus the PostgreSQL backends of its database (listed
+every 50 ms during the round, so a connection opened and closed mid-round counts too),
 Alertmanager's process. Then per shape the ratio console/Alertmanager (median and range over the
 rounds) against the target (median >= 1.0, CPU <= 0.3 ms per emission). The console runs
 ``raxx-console web`` alone on a database of its own here: its worker (delivery) runs on another
