@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, literal_column, select, text, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import Label
 
 from raxx_console.alerts.emission import AlertSnapshot, Decision, Event
 from raxx_console.alerts.models import Alert, AlertDecision
@@ -65,29 +64,22 @@ _SNAPSHOT = select(
 ).select_from(_alerts.outerjoin(_tickets, _tickets.c.id == _alerts.c.ticket_pk))
 
 
-#: Latest decisions, keyed ``(alert pk, hook)``: what ``DecisionLog`` compares a new one with.
-Latest = dict[tuple[int, str], tuple[Any, ...]]
-
-
 def lock_alerts(
     session: Session, alert_ids: list[str], new_rows: list[dict[str, Any]]
-) -> tuple[dict[str, AlertSnapshot], dict[str, int], Latest | None]:
+) -> tuple[dict[str, AlertSnapshot], dict[str, int]]:
     """A batch's alert rows, locked in ``alert_id`` order; the missing ones of ``new_rows`` inserted.
 
     One ordered ``SELECT … FOR UPDATE`` locks the rows that exist and reads each one's current
-    ticket state (snapshots) — on PostgreSQL each hook's latest decision too, in the same
-    statement (else None: ``DecisionLog`` reads them); then the rows of ``new_rows``
-    (``alert_id`` order) that did not exist go in with one multi-row ``INSERT … ON CONFLICT DO
-    NOTHING``, and the ones it inserted come back as ``alert_id → pk``. One another writer
-    inserted meanwhile waits for it, then is locked and read like the rest. Two batches sharing
-    alerts lock them in the same order, so they cannot deadlock. SQLite has no row locks: a
-    no-op UPDATE takes the write lock first.
+    ticket state (snapshots); then the rows of ``new_rows`` (``alert_id`` order) that did not
+    exist go in with one multi-row ``INSERT … ON CONFLICT DO NOTHING``, and the ones it inserted
+    come back as ``alert_id → pk``. One another writer inserted meanwhile waits for it, then is
+    locked and read like the rest. Two batches sharing alerts lock them in the same order, so
+    they cannot deadlock. SQLite has no row locks: a no-op UPDATE takes the write lock first.
     """
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
         _take_sqlite_write_lock(session, alert_ids)
-    latest: Latest | None = None if sqlite else {}
-    snapshots = _snapshots(session, alert_ids, latest)
+    snapshots = _snapshots(session, alert_ids, sqlite)
     missing = [row for row in new_rows if row["alert_id"] not in snapshots]
     inserted: dict[str, int] = {}
     if missing:
@@ -97,33 +89,15 @@ def lock_alerts(
         inserted = {row[0]: row[1] for row in added}
         raced = [row["alert_id"] for row in missing if row["alert_id"] not in inserted]
         if raced:
-            snapshots.update(_snapshots(session, raced, latest))
-    return snapshots, inserted, latest
+            snapshots.update(_snapshots(session, raced, sqlite))
+    return snapshots, inserted
 
 
-#: PostgreSQL: an alert's latest decision of each hook, as a JSON array of ``[hook, *_SAME]``.
-_LATEST_OF_ALERT: Label[Any] = literal_column(
-    "(SELECT json_agg(json_build_array(hook, lifetime, event, decision, reason, ticket_pk, "
-    "severity, status)) FROM (SELECT DISTINCT ON (hook) * FROM alert_decisions "
-    "WHERE alert_pk = alerts.id ORDER BY hook, id DESC) AS d)"
-).label("latest")
-
-
-def _snapshots(session: Session, alert_ids: list[str], latest: Latest | None) -> dict[str, AlertSnapshot]:
-    """Lock and read ``alert_ids``; with ``latest`` (PostgreSQL), add their latest decisions to it."""
+def _snapshots(session: Session, alert_ids: list[str], sqlite: bool) -> dict[str, AlertSnapshot]:
     query = _SNAPSHOT.where(_alerts.c.alert_id.in_(sorted(alert_ids))).order_by(_alerts.c.alert_id)
-    if latest is None:
-        return {row.alert_id: AlertSnapshot(**row._mapping) for row in session.connection().execute(query)}
-    query = query.add_columns(_LATEST_OF_ALERT).with_for_update(of=_alerts)
-    snapshots = {}
-    for row in session.connection().execute(query):
-        values = dict(row._mapping)
-        decided = values.pop("latest")
-        snapshot = AlertSnapshot(**values)
-        snapshots[snapshot.alert_id] = snapshot
-        for hook, *same in decided or ():
-            latest[(snapshot.id, hook)] = tuple(same)
-    return snapshots
+    if not sqlite:
+        query = query.with_for_update(of=_alerts)
+    return {row.alert_id: AlertSnapshot(**row._mapping) for row in session.connection().execute(query)}
 
 
 _UPDATE_COLUMNS = (
@@ -172,25 +146,16 @@ _SAME = ("lifetime", "event", "decision", "reason", "ticket_pk", "severity", "st
 class DecisionLog:
     """A batch's decisions: compared with each hook's latest, written together by ``write``.
 
-    The latest decision of every hook for the batch's (locked) alerts is read in one query (on
-    PostgreSQL by ``lock_alerts``, with the rows); a decision equal to its hook's latest is not
-    written again — how often an alert repeated is
+    The latest decision of every hook for the batch's (locked) alerts is read in one query; a
+    decision equal to its hook's latest is not written again — how often an alert repeated is
     its row's ``emit_count`` and ``last_emit_at``. New ones go in with one multi-row insert.
     """
 
-    def __init__(self, session: Session, alert_pks: list[int], latest: Latest | None = None) -> None:
-        """``latest``: the alerts' latest decisions if already read (``lock_alerts``), else queried."""
-        self.latest: Latest = latest if latest is not None else {}
+    def __init__(self, session: Session, alert_pks: list[int]) -> None:
+        self.latest: dict[tuple[int, str], tuple[Any, ...]] = {}
         self.rows: list[dict[str, Any]] = []
-        if alert_pks and latest is None:
-            table = cast(Table, AlertDecision.__table__)
-            newest = (
-                select(func.max(table.c.id))
-                .where(table.c.alert_pk.in_(alert_pks))
-                .group_by(table.c.alert_pk, table.c.hook)
-            )
-            columns = [table.c.alert_pk, table.c.hook, *(table.c[name] for name in _SAME)]
-            for alert_pk, hook, *same in session.execute(select(*columns).where(table.c.id.in_(newest))):
+        if alert_pks:
+            for alert_pk, hook, *same in session.execute(*_latest_decisions(session, alert_pks)):
                 self.latest[(alert_pk, hook)] = tuple(same)
 
     def add(
@@ -223,6 +188,31 @@ class DecisionLog:
     def write(self, session: Session) -> int:
         insert_rows(session, cast(Table, AlertDecision.__table__), self.rows)
         return len(self.rows)
+
+
+_decisions = cast(Table, AlertDecision.__table__)
+_LATEST_COLUMNS = ", ".join(("alert_pk", "hook", *_SAME))
+#: PostgreSQL: per alert, one walk of ``ix_alert_decisions_alert_hook`` (newest first per hook),
+#: whatever the table's size and however stale its statistics (a plain ``alert_pk IN (…)`` with
+#: ``GROUP BY`` was planned as a scan of the whole table once it grew faster than ANALYZE ran).
+_LATEST_PG = text(
+    f"SELECT {_LATEST_COLUMNS} FROM unnest(CAST(:pks AS bigint[])) AS p(pk) "  # noqa: S608
+    f"CROSS JOIN LATERAL (SELECT DISTINCT ON (hook) {_LATEST_COLUMNS} FROM alert_decisions "
+    "WHERE alert_pk = p.pk ORDER BY hook, id DESC) AS d"
+)
+
+
+def _latest_decisions(session: Session, alert_pks: list[int]) -> tuple[Any, ...]:
+    """The statement (and its parameters) reading each hook's latest decision for ``alert_pks``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _LATEST_PG, {"pks": alert_pks}
+    newest = (
+        select(func.max(_decisions.c.id))
+        .where(_decisions.c.alert_pk.in_(alert_pks))
+        .group_by(_decisions.c.alert_pk, _decisions.c.hook)
+    )
+    columns = [_decisions.c.alert_pk, _decisions.c.hook, *(_decisions.c[name] for name in _SAME)]
+    return (select(*columns).where(_decisions.c.id.in_(newest)),)
 
 
 def record_decision(
