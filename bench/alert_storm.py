@@ -453,8 +453,16 @@ class Sink(BaseHTTPRequestHandler):
         pass
 
 
+class SinkServer(ThreadingHTTPServer):
+    """Alertmanager closing a connection to the sink is not worth a traceback in the bench's output."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def start_alertmanager(watch: Resources, binary: str) -> tuple[str, subprocess.Popen]:
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    sink = SinkServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=sink.serve_forever, daemon=True, name="am-sink").start()
     watch.stack.callback(sink.server_close)
     watch.stack.callback(sink.shutdown)
