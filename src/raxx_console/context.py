@@ -70,7 +70,9 @@ def build_console(settings: Settings, *, clock: Clock | None = None, pool_size: 
         surfaces = load_surfaces(settings.SURFACES_FILE)
     except SurfacesFileError as exc:
         raise ConfigError(f"invalid configuration:\n  SURFACES_FILE: {exc}") from None
-    database = Database(database_url(settings), pool_size=pool_size or max(2, settings.WEB_CONCURRENCY))
+    # A web process serves 4 request threads (``raxx-console web``) besides its monitor: a pool
+    # smaller than that opens and closes a connection (a server process) per request under load.
+    database = Database(database_url(settings), pool_size=pool_size or max(5, settings.WEB_CONCURRENCY))
     clock = clock or SystemClock()
     flags = FlagStore(database, clock, settings.FLAG_CACHE_TTL_SECONDS)
     return Console(settings=settings, db=database, clock=clock, surfaces=surfaces, flags=flags)

@@ -157,7 +157,9 @@ class Database:
         else:
             self.engine = create_engine(
                 self.url,
-                connect_args={"options": "-c timezone=UTC"},
+                # Custom plans always: a cached generic plan, made while a table was small,
+                # would go on scanning it whole once it grew (an alert storm fills one fast).
+                connect_args={"options": "-c timezone=UTC -c plan_cache_mode=force_custom_plan"},
                 pool_size=pool_size,
                 max_overflow=20,
                 pool_recycle=POOL_RECYCLE_SECONDS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from raxx_console.alerts.alert_aggregator import alert_identity
 from raxx_console.alerts.models import Alert
@@ -78,6 +78,22 @@ def test_a_batch_is_emitted_in_one_go_in_request_order(post, console):
     assert [a["index"] for a in answers] == list(range(51))
     assert answers[0]["decision"] == "first" and answers[50]["decision"] == "resolved"
     assert stored(console)[0] == 50
+
+
+def test_a_batch_request_holds_one_database_connection(post, console):
+    """The batch is stored in the transaction that read the bearer token: one connection per
+    request, so a web process's request threads fit its pool under a storm."""
+    post(body=good(check="warm-up"))  # the flags cache and the token's last-used mark
+    checkouts: list[object] = []
+    listener = lambda *_args: checkouts.append(1)  # noqa: E731
+    event.listen(console.db.engine, "checkout", listener)
+    try:
+        response = post(body=[good(check=f"one-connection-{i}") for i in range(20)])
+    finally:
+        event.remove(console.db.engine, "checkout", listener)
+    assert response.status_code == 200
+    assert len(checkouts) == 1
+    assert stored(console)[0] == 21
 
 
 @sqlite_only

@@ -18,7 +18,8 @@ def test_an_admin_scans_the_qr_code_and_confirms_a_first_code(console, live_serv
     page.click("text=Two-factor")
     qr = page.locator("img.totp-qr")
     expect(qr).to_be_visible()
-    assert qr.evaluate("img => img.complete && img.naturalWidth") > 0, "the SVG QR code rendered"
+    # The SVG QR code draws (waited for: on a loaded machine it decodes after the image shows).
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=qr.element_handle())
     uri = page.locator("[data-field=otpauth-uri]").inner_text()
     page.fill("input[name=code]", "000000")
     page.click("button[data-action=confirm-totp]")

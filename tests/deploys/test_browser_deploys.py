@@ -30,7 +30,7 @@ def test_deploy_from_a_tile_then_the_chip_and_recent_deploys_follow_it_to_comple
         0
     )
     tile.get_by_role("button", name="Deploy").click()
-    dialog = page.locator("dialog#deploy-api-staging")
+    dialog = page.get_by_role("dialog", name="Deploy api-staging")
     expect(dialog).to_be_visible()
     expect(dialog.locator('[data-field="workflow"]')).to_have_text("deploy-heroku.yml")
     expect(dialog.locator('[data-field="target_env"]')).to_have_text("staging")
@@ -100,8 +100,14 @@ def test_a_production_target_without_the_typed_id_is_refused(console, live_serve
     make_user(console, "op@raxx.app", "operator")
     browser_login(page, live_server, "op@raxx.app")
     page.goto(f"{live_server}/console/status")
+    page.locator('[data-surface="api-staging"]').get_by_role("button", name="Deploy").click()
+    staging = page.get_by_role("dialog", name="Deploy api-staging")
+    expect(staging.locator("input[name=confirm]")).to_be_hidden()
+    staging.get_by_role("button", name="Cancel").click()
     page.locator('[data-surface="api-prod"]').get_by_role("button", name="Deploy").click()
-    dialog = page.locator("dialog#deploy-api-prod")
+    dialog = page.get_by_role("dialog", name="Deploy api-prod")  # the same dialog, filled for api-prod
+    expect(dialog.locator('[data-field="target_env"]')).to_have_text("production")
+    expect(dialog).to_contain_text("Type api-prod to confirm")
     dialog.locator("input[name=confirm]").fill("api-pro")
     with page.expect_response(lambda r: "/console/deploys/api-prod" in r.url) as answer:
         dialog.get_by_role("button", name="Deploy").click()

@@ -51,3 +51,25 @@ def test_investigate_shows_the_ticket_link_on_the_tile_and_a_second_click_reuses
         "href", url
     )
     assert len(freescout_sandbox.conversations()) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_without_script_the_tile_button_posts_the_shared_form_and_the_grid_shows_the_ticket(
+    freescout_settings, console, live_server, chromium, freescout_sandbox
+):
+    make_user(console, "op@raxx.app", "operator")
+    set_flag(console, INVESTIGATE_FLAG)
+    set_status(console, SURFACE, "degraded")
+    context = chromium.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        browser_login(page, live_server, "op@raxx.app")
+        with page.expect_navigation():
+            page.locator(f'[data-surface="{SURFACE}"]').get_by_role("button", name="Investigate").click()
+        [conversation] = freescout_sandbox.conversations()
+        assert page.url.endswith("/console/status"), "the post is answered with the grid"
+        link = page.locator(f'[data-surface="{SURFACE}"] [data-field="investigation"] a')
+        expect(link).to_have_text(f"#{conversation.id}")
+    finally:
+        context.close()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import pytest
 
 from raxx_console.status import service as status_service
 from raxx_console.status.models import SurfaceCheck
+from raxx_console.status.service import HISTORY_LENGTH
 from tests.tickets.helpers import (
     INVESTIGATE_FLAG,
     SURFACE,
@@ -22,18 +26,24 @@ def _wired(freescout_settings):
     """Every app in this module talks to the sandbox."""
 
 
-def _check(console, status: str, latency_ms: int) -> None:
+def _check(console, status: str, latency_ms: int | None, *, ago: float = 0, surface: str = SURFACE) -> None:
     with console.db.session() as session:
         session.add(
             SurfaceCheck(
-                surface_id=SURFACE,
-                checked_at=console.clock.now(),
+                surface_id=surface,
+                checked_at=console.clock.now() - timedelta(seconds=ago),
                 status=status,
                 condition=status,
                 latency_ms=latency_ms,
                 detail="",
             )
         )
+
+
+def _strips(console, cache: dict | None) -> list[tuple]:
+    with console.db.session() as session:
+        shown = status_service.tiles(session, console.clock, console.surfaces, cache=cache)
+    return [(t.surface.id, t.history, str(t.strip.markup), t.strip.json) for t in shown]
 
 
 def test_a_ticket_filed_by_a_click_is_on_the_grid_in_the_very_next_status_json(console, operator):
@@ -67,3 +77,44 @@ def test_the_page_and_the_json_show_the_same_tiles(console, operator):
     for tile in surfaces:
         assert f'data-surface="{tile["surface_id"]}" data-status="{tile["status"]}"' in page
     assert "degraded 33 ms" in page
+
+
+def test_strips_cached_across_poll_cycles_match_a_fresh_read(console):
+    """The cache takes each cycle's checks in (never reading every strip again): whatever
+    arrives, in order or not, it shows what a worker reading every strip afresh shows."""
+    cache: dict = {}
+    set_status(console, SURFACE, "operational")
+    set_status(console, "api-staging", "degraded")
+    for n in range(HISTORY_LENGTH + 5):
+        console.clock.advance(30)
+        _check(console, "operational" if n % 4 else "degraded", n if n % 3 else None)
+        if n % 6 == 0:
+            _check(console, "down", n, surface="api-staging")
+            assert _strips(console, cache) == _strips(console, None)
+    _check(console, "down", 999, ago=45)  # an injected clock: older than the newest check
+    _check(console, "degraded", 998, ago=10_000)  # older than the whole strip: not shown
+    cached = _strips(console, cache)
+    assert cached == _strips(console, None)
+    [(_id, history, _markup, text)] = [row for row in cached if row[0] == SURFACE]
+    assert len(history) == HISTORY_LENGTH
+    assert [c.latency_ms for c in history][-4:] == [22, 999, 23, None], "merged by the time it was checked"
+    assert json.loads(text) == [
+        {
+            "checked_at": c.checked_at.isoformat().replace("+00:00", "Z"),
+            "status": c.status,
+            "latency_ms": c.latency_ms,
+        }
+        for c in history
+    ]
+
+
+def test_a_strange_status_is_escaped_on_the_page_and_exact_in_the_json(console, operator):
+    set_status(console, SURFACE, "operational")
+    _check(console, 'x"><b>', 5)
+    operator.get("/console/status")  # the cache is warm: the next check is merged in
+    _check(console, '<i>"y', None)
+    page = operator.get("/console/status").get_data(as_text=True)
+    assert "<b>" not in page and "<i>" not in page
+    assert 'class="h-x&#34;&gt;&lt;b&gt;"' in page and "&lt;i&gt;&#34;y" in page
+    history = tile_json(operator)["history"]
+    assert [(c["status"], c["latency_ms"]) for c in history] == [('x"><b>', 5), ('<i>"y', None)]

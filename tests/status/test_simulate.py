@@ -61,7 +61,8 @@ def test_a_simulation_wins_over_polls_until_it_runs_out(console, client, operato
 
 def test_the_tile_says_simulated_and_operators_get_the_form(console, operator):
     page = operator.get("/console/status").get_data(as_text=True)
-    assert page.count("Test degradation") == len(console.surfaces)
+    assert page.count("data-open-simulate>Test degradation</button>") == len(console.surfaces)
+    assert page.count('id="simulate-dialog"') == 1, "every tile opens the one form"
     response = operator.post(
         f"/console/status/simulate/{SURFACE}", data={"csrf_token": grid_token(operator), "status": "degraded"}
     )

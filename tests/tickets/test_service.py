@@ -305,11 +305,12 @@ def test_tiles_show_the_newest_reservation_and_the_open_ticket(console, clock):
     with console.db.session() as session:
         since = clock.now() - timedelta(hours=1)
         latest = ticket_view.latest_investigations(session, ["api-prod:degraded", "nope"], since)
-        linked = ticket_view.open_tickets(session, [SURFACE, "api-staging"])
+        linked = ticket_view.open_tickets(session, [SURFACE, "api-staging"], clock.now())
     assert list(latest) == ["api-prod:degraded"]
     assert (latest["api-prod:degraded"].ref, latest["api-prod:degraded"].state) == ("RX-00000002", "failed")
     assert "FREESCOUT_API_KEY" in latest["api-prod:degraded"].message
     assert list(linked) == [SURFACE], "a ticket known closed is not shown as open"
-    assert linked[SURFACE].to_json()["ticket_id"] == 1
+    assert linked[SURFACE].linked.to_json()["ticket_id"] == 1
+    assert [line.ref for line in linked[SURFACE].story] == ["RX-00000001"], "a failed reservation is no story"
     with console.db.session() as session:
         assert session.scalar(select(OutboxItem)) is None, "reading tiles never enqueues anything"

@@ -29,7 +29,7 @@ from raxx_console.alerts.emission import AlertSignal, Decision
 from raxx_console.alerts.store import find_alert, record_decision
 from raxx_console.auth.access import require_role
 from raxx_console.auth.models import Role
-from raxx_console.context import Console, console
+from raxx_console.context import Console, console, db_session
 from raxx_console.errors import ApiError
 from raxx_console.middleware.input_guard import request_json
 from raxx_console.validation import FREE_TEXT, LINE, NONBLANK, NONBLANK_LINE, Timestamp, scrub_controls
@@ -158,15 +158,26 @@ def _validate(items: list[Any], model: type[BaseModel], prefix: str, indexed: bo
 
 
 def emit_all(
-    ctx: Console, alerts: list[AlertSignal], scrubbed: list[list[str]] | None = None
+    ctx: Console,
+    alerts: list[AlertSignal],
+    scrubbed: list[list[str]] | None = None,
+    *,
+    session: Session | None = None,
 ) -> list[alert_aggregator.EmitResult]:
     """Store a validated batch in one transaction (``emit_batch``: a few statements whatever its
-    size); the results in request order. ``scrubbed``: per alert, the fields whose control
-    characters were replaced (Alertmanager), noted in its decision log."""
-    with ctx.db.session() as session:
-        results = alert_aggregator.emit_batch(ctx, session, alerts)
-        if scrubbed:
-            _record_scrubbed(ctx, session, scrubbed, results)
+    size) and commit it; the results in request order. ``scrubbed``: per alert, the fields whose
+    control characters were replaced (Alertmanager), noted in its decision log.
+
+    ``session``: the request's (it read the bearer token), so a request holds one connection,
+    not two; committed here, rolled back at teardown if anything failed. Else a session of its own.
+    """
+    if session is None:
+        with ctx.db.session() as own:
+            return emit_all(ctx, alerts, scrubbed, session=own)
+    results = alert_aggregator.emit_batch(ctx, session, alerts)
+    if scrubbed:
+        _record_scrubbed(ctx, session, scrubbed, results)
+    session.commit()
     return results
 
 
@@ -205,7 +216,7 @@ def ingest() -> Response:
     alerts = [
         AlertSignal(a.source, a.check, a.severity, a.title, a.summary, a.labels, a.status) for a in parsed
     ]
-    return _answer(emit_all(console(), alerts))
+    return _answer(emit_all(console(), alerts, session=db_session()))
 
 
 @bp.post("/api/alerts/alertmanager")
@@ -226,7 +237,7 @@ def alertmanager() -> Response:
     severities = console().settings.ALERTMANAGER_SEVERITY_MAP
     alerts = [_from_alertmanager(a, severities) for a in parsed]
     per_alert = [_scrubbed_in(scrubbed, index) for index in range(len(parsed))]
-    return _answer(emit_all(console(), alerts, per_alert))
+    return _answer(emit_all(console(), alerts, per_alert, session=db_session()))
 
 
 def _scrubbed_in(scrubbed: list[str], index: int) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from flask import abort, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from raxx_console.auth.cf_access import user_from_cf_access
 from raxx_console.auth.models import ApiToken, Role, ServiceToken, User
@@ -64,7 +65,9 @@ def _bearer(header: str) -> User | ServiceToken | None:
     if not token:
         return None
     digest = hash_token(token)
-    row = db_session().scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    row = db_session().scalar(  # with its user: one indexed query per request
+        select(ApiToken).where(ApiToken.token_hash == digest).options(joinedload(ApiToken.user))
+    )
     if row is not None:
         if row.revoked_at is not None or row.user.disabled:
             return None

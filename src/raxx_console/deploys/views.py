@@ -8,7 +8,6 @@ With ``FLAG_CONSOLE_DEPLOY_UI`` off it answers 404 and the tiles say "deploys: b
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from flask import Blueprint, Response, flash, g, jsonify, redirect, request, url_for
@@ -34,7 +33,9 @@ def _view(deploy: Deploy) -> service.DeployView:
 
 @bp.app_context_processor
 def _deploy_helpers() -> dict[str, Any]:
-    """``deploy_ui()`` for tiles and the panel, ``deploy_chip()`` for the header; read once per request."""
+    """``deploy_ui()`` for tiles and the panel, ``deploy_chip()`` for the header; read once per request.
+
+    The Deploy dialog's idempotency key is made in the browser, one per surface and page load."""
 
     def deploy_ui() -> dict[str, Any]:
         if "deploy_ui" not in g:
@@ -57,10 +58,7 @@ def _deploy_helpers() -> dict[str, Any]:
     def deploy_chip() -> bool:
         return current_user() is not None and console().flags.is_enabled(flag_names.DEPLOY_CHIP_FLAG)
 
-    def idempotency_key() -> str:
-        return secrets.token_urlsafe(16)
-
-    return {"deploy_ui": deploy_ui, "deploy_chip": deploy_chip, "deploy_idempotency_key": idempotency_key}
+    return {"deploy_ui": deploy_ui, "deploy_chip": deploy_chip}
 
 
 def _input() -> Any:

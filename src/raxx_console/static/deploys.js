@@ -8,16 +8,54 @@
   const jsonUrl = chip ? chip.dataset.jsonUrl : "/console/deploys.json";
   const EVERY_MS = 2000;
 
-  // -- the modal ------------------------------------------------------------------------
+  // -- the modal: one for the grid, filled from the tile whose Deploy button opened it ---------
+  const keys = new Map(); // surface -> idempotency key: one per surface and page load, as a retry needs
+
+  function newKey() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function openDeploy(opener) {
+    const dialog = document.getElementById("deploy-dialog");
+    const tile = opener.closest("[data-surface]");
+    if (!dialog || !tile || dialog.open) return;
+    const id = tile.dataset.surface;
+    const form = dialog.querySelector("form");
+    const field = (name) => dialog.querySelector(`[data-field="${name}"]`);
+    form.action = form.dataset.action.replace("__surface__", encodeURIComponent(id));
+    dialog.setAttribute("aria-label", "Deploy " + id);
+    field("surface_name").textContent = tile.dataset.name;
+    field("surface_id").textContent = id;
+    field("workflow").textContent = opener.dataset.workflow;
+    field("target_env").textContent = opener.dataset.targetEnv;
+    const facts = field("binding");
+    facts.querySelectorAll("[data-input]").forEach((row) => row.remove());
+    for (const [name, value] of Object.entries(JSON.parse(opener.dataset.inputs || "{}"))) {
+      const row = document.createElement("div");
+      row.dataset.input = name;
+      const dt = document.createElement("dt");
+      const dd = document.createElement("dd");
+      dt.textContent = name;
+      dd.textContent = value;
+      row.append(dt, dd);
+      facts.append(row);
+    }
+    const production = opener.dataset.targetEnv === "production";
+    field("production").hidden = !production;
+    field("confirm_id").textContent = id;
+    form.elements.confirm.disabled = !production; // only a production target sends one
+    form.elements.confirm.value = "";
+    form.elements.ref.value = form.elements.ref.defaultValue;
+    if (!keys.has(id)) keys.set(id, newKey());
+    form.elements.idempotency_key.value = keys.get(id);
+    field("deploy_result").hidden = true;
+    form.querySelector('button[type="submit"]').disabled = false;
+    dialog.showModal();
+  }
+
   document.addEventListener("click", (event) => {
     const opener = event.target.closest("[data-open-deploy]");
-    if (opener) {
-      const dialog = document.getElementById(opener.dataset.openDeploy);
-      if (dialog && !dialog.open) dialog.showModal();
-      return;
-    }
-    const closer = event.target.closest("[data-close-deploy]");
-    if (closer) closer.closest("dialog").close();
+    if (opener) openDeploy(opener);
   });
 
   document.addEventListener("submit", async (event) => {

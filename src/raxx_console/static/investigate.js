@@ -1,6 +1,7 @@
 // Investigate (entry A) on the status grid: files from the tile and keeps the outcome on it.
-// Without script the form posts and the page comes back with the outcome; with it, the click is a
-// fetch (CSRF header) and the answer, then each status.json refresh, is written into the tile.
+// The tile's button submits the grid's shared form to its own URL (formaction): without script that
+// posts and the page comes back with the outcome; with it, the click is a fetch (CSRF header) and
+// the answer, then each status.json refresh, is written into the tile.
 (function () {
   const grid = document.querySelector("[data-status-grid]");
   if (!grid) return;
@@ -37,17 +38,16 @@
     }
   }
 
-  grid.addEventListener("submit", async (event) => {
-    const form = event.target.closest("form[data-investigate]");
-    if (!form) return;
+  document.addEventListener("submit", async (event) => {
+    const button = event.submitter;
+    if (!button || !button.matches("[data-investigate]")) return;
     event.preventDefault();
-    const tile = form.closest("[data-surface]");
+    const tile = button.closest("[data-surface]");
     const box = tile.querySelector('[data-field="investigation"]');
-    const button = form.querySelector("button");
     button.disabled = true;
     button.textContent = "Filing…";
     try {
-      const response = await fetch(form.action, {
+      const response = await fetch(button.formAction, {
         method: "POST",
         credentials: "same-origin",
         headers: { "X-CSRFToken": csrf ? csrf.content : "", Accept: "application/json" },

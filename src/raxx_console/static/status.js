@@ -1,8 +1,36 @@
 // Keeps the status grid current without a full reload: fetches status.json and patches each tile.
+// Also opens the grid's shared "Test degradation" dialog for the tile whose button was clicked.
 (function () {
   const grid = document.querySelector("[data-status-grid]");
   if (!grid) return;
   const every = Math.max(2000, parseInt(grid.dataset.refreshMs || "15000", 10));
+
+  function openSimulate(tile) {
+    const dialog = document.getElementById("simulate-dialog");
+    if (!dialog || !tile || dialog.open) return;
+    const id = tile.dataset.surface;
+    const form = dialog.querySelector("form");
+    form.action = form.dataset.action.replace("__surface__", encodeURIComponent(id));
+    dialog.setAttribute("aria-label", "Test degradation of " + id);
+    dialog.querySelector('[data-field="surface_name"]').textContent = tile.dataset.name;
+    const confirm = form.elements.confirm; // present on production only
+    if (confirm) {
+      confirm.pattern = id.replace(/[\\^$.*+?()[\]{}|\/]/g, "\\$&");
+      confirm.value = "";
+      dialog.querySelector('[data-field="surface_id"]').textContent = id;
+    }
+    dialog.showModal();
+  }
+
+  document.addEventListener("click", (event) => {
+    const opener = event.target.closest("[data-open-simulate]");
+    if (opener) {
+      openSimulate(opener.closest("[data-surface]"));
+      return;
+    }
+    const closer = event.target.closest("[data-close-dialog]");
+    if (closer) closer.closest("dialog").close();
+  });
 
   function time(iso) {
     return iso ? new Date(iso).toISOString().substring(11, 19) + " UTC" : "never";

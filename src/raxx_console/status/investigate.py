@@ -68,7 +68,8 @@ def investigate(surface_id: str) -> Response:
         raise ApiError(404, "not_found", f"Investigate is turned off ({INVESTIGATE_FLAG})")
     if ctx.surfaces.get(surface_id) is None:
         raise _unknown_surface(surface_id)
-    status = service.current_status(db_session(), ctx.clock, surface_id)
+    session = db_session()
+    status = service.current_status(session, ctx.clock, surface_id)
     if status not in service.ATTENTION_STATUSES:
         raise ApiError(
             409,
@@ -76,14 +77,15 @@ def investigate(surface_id: str) -> Response:
             f"{surface_id} is {status}: Investigate files tickets for degraded or down surfaces",
             surface_status=status,
         )
-    who, env = actor(), selected_env()
-    db_session().commit()  # end the request's read transaction: none may span FreeScout calls
 
     def describe() -> service.Tile:
-        with ctx.db.session() as session:
-            return service.tile(session, ctx.clock, ctx.surfaces, surface_id)  # type: ignore[return-value]
+        return service.tile(session, ctx.clock, ctx.surfaces, surface_id)  # type: ignore[return-value]
 
-    answer = investigation.investigate(ctx, surface_id, status, describe=describe, actor=who, env=env)
+    # The request's transaction (identity, status) goes on into the first look and, on a first
+    # click, the reservation; investigation commits it before any FreeScout call.
+    answer = investigation.investigate(
+        ctx, surface_id, status, describe=describe, actor=actor(), env=selected_env(), session=session
+    )
     if _from_page_form():
         if answer.ticket_url and not answer.degraded:
             reused = f" ({answer.message})" if answer.idempotent and answer.message else ""

@@ -2,19 +2,24 @@
 one exactly once, delivering inline while the operator waits.
 
 The reservation and the FreeScout mapping are shared with entry B (``tickets.service``); what
-the click answers and what a tile shows are ``status.ticket_view``.
+the click answers and what a tile shows are ``status.ticket_view``. A click runs in few
+transactions, none open across a FreeScout call: a first click reserves in the request's own
+(its identity and status reads, the first look, the tile, the reservation) and settles in one
+more; a repeat click reads FreeScout between its first look and one write with its audit row.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
+from sqlalchemy.orm import Session
 
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_outcomes import OPEN_STATUSES, Reason
@@ -22,7 +27,8 @@ from raxx_console.outbox import service as outbox
 from raxx_console.outbox.models import OutboxItem
 from raxx_console.status.ticket_view import Answer, answer_for, status_key
 from raxx_console.tickets import render
-from raxx_console.tickets.models import ENTRY_STATUS, TICKET_FILED, TICKET_PENDING, Ticket
+from raxx_console.tickets.delivery import deliver_reserved
+from raxx_console.tickets.models import ENTRY_STATUS, TICKET_FILED, TICKET_PENDING, TICKETS, Ticket
 from raxx_console.tickets.reasons import explain
 from raxx_console.tickets.service import (
     TEST_TAG,
@@ -46,12 +52,42 @@ PENDING_WAIT_SECONDS = 5.0
 PENDING_POLL_SECONDS = 0.05
 #: Dedup lookups compare against the newest few tickets of a key; more than one is rare.
 REUSE_CANDIDATES = 3
+#: What the first look reads of a candidate: what the answer and the audit row need (no body).
+_FACTS = tuple(
+    TICKETS.c[name]
+    for name in (
+        "id",
+        "entry",
+        "dedup_key",
+        "ref",
+        "state",
+        "surface_id",
+        "surface_status",
+        "severity",
+        "ticket_id",
+        "ticket_url",
+        "filed_at",
+        "last_reason",
+        "last_detail",
+    )
+)
+
+#: The click's statements, built once (not per click): the first look, the recheck after our
+#: insert, and the write that records what FreeScout said.
+_FIRST_LOOK = open_filed(ENTRY_STATUS, bindparam("key"), bindparam("since"), *_FACTS).limit(REUSE_CANDIDATES)
+_FILED_SINCE = open_filed(ENTRY_STATUS, bindparam("key"), bindparam("since"), TICKETS.c.id).limit(1)
+_RECORD_CHECK = (
+    update(TICKETS)
+    .where(TICKETS.c.id == bindparam("ticket_pk"))
+    .values(fs_status=bindparam("read_status"), fs_checked_at=bindparam("read_at"))
+)
 
 
 @dataclass(frozen=True)
 class _Reserved:
-    ticket_id: int
-    #: The leased ``freescout.create`` item, detached: delivered inline without reading it again.
+    #: The pending Ticket and its leased ``freescout.create`` item, detached: delivered inline
+    #: without reading either again.
+    ticket: Ticket
     item: OutboxItem
 
 
@@ -60,28 +96,53 @@ class _Busy:
     ticket_id: int
 
 
+@contextmanager
+def _committing(session: Session) -> Iterator[Session]:
+    """One transaction of ``session``: committed on success, rolled back on error."""
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
 def investigate(
-    console: Console, surface_id: str, status: str, *, describe: Callable[[], Tile], actor: str, env: str
+    console: Console,
+    surface_id: str,
+    status: str,
+    *,
+    describe: Callable[[], Tile],
+    actor: str,
+    env: str,
+    session: Session | None = None,
 ) -> Answer:
     """Entry A: reuse the key's open ticket filed within the window, or file one exactly once.
 
     The caller has checked the flag and that the surface shows ``status`` (degraded or down).
-    ``describe()`` reads the whole tile for the ticket body; it is called only when filing, so
-    a repeat click costs one FreeScout read and a few queries.
+    ``describe()`` reads the whole tile for the ticket body; it is called only when filing.
+    ``session``: the caller's (the view's request session, its reads still in their transaction),
+    which the first look and the reservation join; without it the click opens its own.
     """
     key = status_key(surface_id, status)
-    for _attempt in range(3):
-        reused = _reuse_if_open(console, key, actor=actor, env=env)
-        if reused is not None:
-            return reused
-        step = _reserve_click(console, surface_id, status, describe(), actor=actor, env=env)
-        if isinstance(step, _Reserved):
-            outbox.deliver(console, step.item.id, item=step.item)
-            return answer_for(_load(console, step.ticket_id), idempotent=False)
-        if isinstance(step, _Busy):
-            return _await_filing(console, step.ticket_id, actor=actor, env=env)
-        if isinstance(step, Ticket):
-            return _reuse(console, step, actor=actor, env=env)
+    own = session is None
+    click = console.db.sessionmaker() if session is None else session
+    try:
+        for _attempt in range(3):
+            reused = _reuse_if_open(console, click, key, actor=actor, env=env)
+            if reused is not None:
+                return reused
+            tile = describe()
+            step = _reserve_click(console, surface_id, status, tile, actor=actor, env=env, session=click)
+            if isinstance(step, _Reserved):
+                return answer_for(deliver_reserved(console, step.item, step.ticket), idempotent=False)
+            if isinstance(step, _Busy):
+                return _await_filing(console, step.ticket_id, actor=actor, env=env)
+            if isinstance(step, Ticket):
+                return _reuse(console, step, actor=actor, env=env)
+    finally:
+        if own:
+            click.close()
     # Reservations kept vanishing under us (ref clashes, expiries): say so rather than loop.
     return Answer(degraded=True, reason="filing_in_progress", message=explain("filing_in_progress"))
 
@@ -98,18 +159,25 @@ def _window_start(console: Console) -> datetime:
     return console.clock.now() - timedelta(seconds=console.settings.INVESTIGATE_DEDUP_WINDOW)
 
 
-def _reuse_if_open(console: Console, key: str, *, actor: str, env: str) -> Answer | None:
+def _as_ticket(facts: Any) -> Ticket:
+    """A first-look row as a Ticket value (transient: never added to a session)."""
+    return Ticket(**facts._mapping)
+
+
+def _reuse_if_open(console: Console, session: Session, key: str, *, actor: str, env: str) -> Answer | None:
     """Reuse the newest ticket filed within the window if FreeScout says it is still open.
 
-    One FreeScout read per candidate (normally one). A closed, spam or deleted conversation is
+    The first look is a Core read in ``session``'s open transaction; with no candidate (a first
+    click) that transaction goes on to the reservation. Otherwise it is committed before the
+    FreeScout read, one per candidate (normally one). A closed, spam or deleted conversation is
     recorded as such and no longer counts. If FreeScout cannot be read, the last ticket is
     answered, marked degraded: filing another could duplicate an open one.
     """
-    with console.db.session() as session:
-        candidates = list(
-            session.scalars(open_filed(ENTRY_STATUS, key, _window_start(console)).limit(REUSE_CANDIDATES))
-        )
-        session.expunge_all()
+    look = {"key": key, "since": _window_start(console)}
+    candidates = [_as_ticket(row) for row in session.connection().execute(_FIRST_LOOK, look)]
+    if not candidates:
+        return None
+    session.commit()  # no transaction spans a FreeScout call
     client = registry.freescout(console)
     for ticket in candidates:
         read = client.get_conversation(ticket.ticket_id, embed="tags")  # type: ignore[arg-type]
@@ -118,7 +186,7 @@ def _reuse_if_open(console: Console, key: str, *, actor: str, env: str) -> Answe
         elif read.reason is Reason.NOT_FOUND:
             fs_status = "deleted"
         else:
-            answer = _reuse(console, ticket, actor=actor, env=env)
+            answer = _reuse(console, ticket, actor=actor, env=env, session=session)
             message = "FreeScout could not confirm this ticket is still open. " + explain(read.reason)
             return Answer(
                 answer.ticket_id,
@@ -130,12 +198,9 @@ def _reuse_if_open(console: Console, key: str, *, actor: str, env: str) -> Answe
                 ref=ticket.ref,
             )
         is_open = fs_status in OPEN_STATUSES
-        with console.db.session() as session:
-            session.execute(
-                update(Ticket)
-                .where(Ticket.id == ticket.id)
-                .values(fs_status=fs_status, fs_checked_at=console.clock.now())
-            )
+        with _committing(session):  # what FreeScout said, and the audit row, in one transaction
+            checked = {"ticket_pk": ticket.id, "read_status": fs_status, "read_at": console.clock.now()}
+            session.connection().execute(_RECORD_CHECK, checked)
             if is_open:
                 audit_filed(session, console.clock, ticket, idempotent=True, actor=actor, env=env)
         if is_open:
@@ -145,18 +210,28 @@ def _reuse_if_open(console: Console, key: str, *, actor: str, env: str) -> Answe
     return None
 
 
-def _reuse(console: Console, ticket: Ticket, *, actor: str, env: str) -> Answer:
-    with console.db.session() as session:
-        audit_filed(session, console.clock, ticket, idempotent=True, actor=actor, env=env)
+def _reuse(
+    console: Console, ticket: Ticket, *, actor: str, env: str, session: Session | None = None
+) -> Answer:
+    with _committing(session) if session is not None else console.db.session() as writing:
+        audit_filed(writing, console.clock, ticket, idempotent=True, actor=actor, env=env)
     log.info("investigate reused ticket_id=%s key=%s ref=%s", ticket.ticket_id, ticket.dedup_key, ticket.ref)
     return answer_for(ticket, idempotent=True, now=console.clock.now())
 
 
 def _reserve_click(
-    console: Console, surface_id: str, status: str, tile: Tile, *, actor: str, env: str
+    console: Console,
+    surface_id: str,
+    status: str,
+    tile: Tile,
+    *,
+    actor: str,
+    env: str,
+    session: Session | None = None,
 ) -> _Reserved | _Busy | Ticket | None:
-    """Reserve in one transaction: ``_Reserved``, ``_Busy`` (someone else's in flight), a
-    filed ``Ticket`` to reuse (filed by a concurrent click since our first look), or None (retry)."""
+    """Reserve in one transaction (``session``'s, else a new one): ``_Reserved``, ``_Busy``
+    (someone else's in flight), a filed ``Ticket`` to reuse (filed by a concurrent click since
+    our first look), or None (retry)."""
     clock, settings = console.clock, console.settings
     now = clock.now()
     key = status_key(surface_id, status)
@@ -174,24 +249,27 @@ def _reserve_click(
         surface_status=status,
         expires_at=now + timedelta(seconds=settings.INVESTIGATE_DEDUP_WINDOW),
     )
-    with console.db.session() as session:
-        reservation = reserve(session, clock, settings, request, lease_for=outbox.LEASE_SECONDS)
+    with _committing(session) if session is not None else console.db.session() as writing:
+        reservation = reserve(writing, clock, settings, request, lease_for=outbox.LEASE_SECONDS)
         if reservation is None:
-            pending = pending_for(session, ENTRY_STATUS, key)
+            pending = pending_for(writing, ENTRY_STATUS, key)
             if pending is None:
                 return None  # it finished (or the ref clashed) between our insert and this read
             if pending.expires_at is not None and pending.expires_at <= now:
-                expire(session, pending.id, now, "no delivery before the Investigate window ended")
+                expire(writing, pending.id, now, "no delivery before the Investigate window ended")
                 return None
             return _Busy(pending.id)
-        fresh = session.scalars(open_filed(ENTRY_STATUS, key, _window_start(console)).limit(1)).first()
-        if fresh is not None:
-            session.expunge(fresh)
-            session.rollback()
+        fresh_id = writing.connection().scalar(_FILED_SINCE, {"key": key, "since": _window_start(console)})
+        if fresh_id is not None:
+            fresh = writing.get(Ticket, fresh_id)
+            assert fresh is not None
+            writing.expunge(fresh)
+            writing.rollback()
             return fresh
-        session.flush()
-        session.expunge(reservation.item)
-        return _Reserved(reservation.ticket.id, reservation.item)
+        writing.flush()
+        writing.expunge(reservation.ticket)
+        writing.expunge(reservation.item)
+        return _Reserved(reservation.ticket, reservation.item)
 
 
 def _await_filing(console: Console, ticket_id: int, *, actor: str, env: str) -> Answer:

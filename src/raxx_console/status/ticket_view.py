@@ -131,23 +131,6 @@ def latest_investigations(session: Session, keys: Iterable[str], since: datetime
     return latest
 
 
-def open_tickets(session: Session, surface_ids: Iterable[str]) -> dict[str, TicketView]:
-    """Per surface, its newest filed ticket (either entry) not known to be closed. Our table only."""
-    wanted = list(surface_ids)
-    if not wanted:
-        return {}
-    rows = session.scalars(
-        select(Ticket)
-        .where(Ticket.surface_id.in_(wanted), Ticket.state == TICKET_FILED, not_known_closed())
-        .order_by(Ticket.filed_at.desc(), Ticket.id.desc())
-        .options(defer(Ticket.body_html))  # a tile never shows the body; it is the bulk of a row
-    )
-    found: dict[str, TicketView] = {}
-    for ticket in rows:
-        found.setdefault(ticket.surface_id or "", TicketView.of(ticket))
-    return found
-
-
 @dataclass(frozen=True)
 class OpenTicket:
     """One line of a tile's story: an open ticket of the surface, what it was filed for, its age."""
@@ -179,33 +162,50 @@ def _filed_for(ticket: Ticket) -> str:
     return primary or ticket.surface_status or ticket.severity or ""
 
 
-def open_tickets_by_surface(
-    session: Session, surface_ids: Iterable[str], now: datetime
-) -> dict[str, list[OpenTicket]]:
-    """Per surface, its filed tickets not known to be closed, newest first: the tile's story."""
-    wanted = list(surface_ids)
-    if not wanted:
-        return {}
+@dataclass(frozen=True)
+class SurfaceTickets:
+    """A surface's open tickets: the newest is the tile's link, and all of them its story."""
+
+    linked: TicketView
+    story: tuple[OpenTicket, ...]
+
+
+def open_tickets(session: Session, surface_ids: Iterable[str], now: datetime) -> dict[str, SurfaceTickets]:
+    """Per surface, its filed tickets (either entry) not known to be closed, newest first. Our table only.
+
+    One read of every open ticket, kept for the surfaces asked about: a list of 1,000 ids costs more
+    to bind than the few open tickets cost to skip.
+    """
+    wanted = set(surface_ids)
     rows = session.scalars(
         select(Ticket)
-        .where(Ticket.surface_id.in_(wanted), Ticket.state == TICKET_FILED, not_known_closed())
+        .where(Ticket.surface_id.is_not(None), Ticket.state == TICKET_FILED, not_known_closed())
         .order_by(Ticket.filed_at.desc(), Ticket.id.desc())
+        .options(defer(Ticket.body_html))  # a tile never shows the body; it is the bulk of a row
     )
-    found: dict[str, list[OpenTicket]] = {}
+    grouped: dict[str, list[Ticket]] = {}
     for ticket in rows:
-        if ticket.ticket_id is None:
-            continue
-        filed_at = ticket.filed_at or ticket.created_at
-        found.setdefault(ticket.surface_id or "", []).append(
-            OpenTicket(
-                entry=ENTRIES[ticket.entry].label,
-                ticket_id=ticket.ticket_id,
-                ticket_url=ticket.ticket_url,
-                ref=ticket.ref,
-                filed_for=_filed_for(ticket),
-                filed_at=filed_at,
-                age=ago(now, filed_at),
-                age_seconds=max(0, int((now - filed_at).total_seconds())),
-            )
+        if ticket.surface_id in wanted:
+            grouped.setdefault(ticket.surface_id, []).append(ticket)
+    return {
+        surface_id: SurfaceTickets(
+            TicketView.of(tickets[0]),
+            tuple(_story_line(ticket, now) for ticket in tickets if ticket.ticket_id is not None),
         )
-    return found
+        for surface_id, tickets in grouped.items()
+    }
+
+
+def _story_line(ticket: Ticket, now: datetime) -> OpenTicket:
+    assert ticket.ticket_id is not None
+    filed_at = ticket.filed_at or ticket.created_at
+    return OpenTicket(
+        entry=ENTRIES[ticket.entry].label,
+        ticket_id=ticket.ticket_id,
+        ticket_url=ticket.ticket_url,
+        ref=ticket.ref,
+        filed_for=_filed_for(ticket),
+        filed_at=filed_at,
+        age=ago(now, filed_at),
+        age_seconds=max(0, int((now - filed_at).total_seconds())),
+    )

@@ -41,6 +41,7 @@ def grid_json() -> Response:
         ticket_window=ctx.settings.INVESTIGATE_DEDUP_WINDOW,
         cache=ctx.components,
     )
-    body = {"surfaces": [tile.to_json() for tile in tiles], "generated_at": iso(ctx.clock.now())}
-    # Compact and unsorted: at 1,000 surfaces Flask's sorted encoding was a third of the request.
-    return Response(json.dumps(body, separators=(",", ":")), mimetype="application/json")
+    # Each tile's JSON text joined: its history strip's text is cached with the strip.
+    surfaces = ",".join(tile.json() for tile in tiles)
+    body = f'{{"surfaces":[{surfaces}],"generated_at":{json.dumps(iso(ctx.clock.now()))}}}'
+    return Response(body, mimetype="application/json")

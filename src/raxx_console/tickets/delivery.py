@@ -14,8 +14,11 @@ listed in
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
+
+from sqlalchemy import update
 
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_client import FreeScoutClient
@@ -30,6 +33,7 @@ from raxx_console.tickets.models import (
     TICKET_FAILED,
     TICKET_FILED,
     TICKET_PENDING,
+    TICKETS,
     Ticket,
 )
 from raxx_console.tickets.service import (
@@ -50,6 +54,37 @@ RECONCILE_MARGIN = timedelta(minutes=10)
 TAGS_RETRY_FOR = timedelta(days=1)
 #: A note whose ticket is still being filed waits this long between tries.
 NOTE_WAIT_SECONDS = 30.0
+
+
+class _InHand(threading.local):
+    """The Ticket entry A's click has just reserved, while ``deliver_reserved`` delivers it inline.
+
+    ``outbox.deliver`` hands a handler the item only; this hands ``deliver_create`` the click's
+    copy of the ticket as well, so it is not read back. The handler runs in the caller's thread.
+    """
+
+    ticket: Ticket | None = None
+
+
+_in_hand = _InHand()
+
+
+def deliver_reserved(console: Console, item: OutboxItem, ticket: Ticket) -> Ticket:
+    """Entry A: deliver now the ``freescout.create`` item leased with ``ticket``'s reservation.
+
+    Through ``outbox.deliver`` (its bookkeeping, and the recovery a success starts), starting
+    from the caller's detached ``ticket`` rather than reading it back; a filed ticket is settled
+    onto that copy, so the click's answer needs no read either (a first click: the reservation's
+    transaction and the settlement's). Returns the ticket as it now stands.
+    """
+    _in_hand.ticket = ticket
+    try:
+        result = outbox.deliver(console, item.id, item=item)
+    finally:
+        _in_hand.ticket = None
+    if result.status == "done" and ticket.state == TICKET_FILED:  # settled by this delivery
+        return ticket
+    return _ticket(console, ticket.id) or ticket  # queued or not filed: the reason is in the row
 
 
 def _ticket(console: Console, ticket_id: int | None) -> Ticket | None:
@@ -89,7 +124,9 @@ def _describe(outcome: Outcome[object]) -> str:
 
 def deliver_create(console: Console, item: OutboxItem) -> Result:
     """File a reserved ticket: flag re-check, reconcile after an uncertain try, create, settle."""
-    ticket = _ticket(console, item.ticket_pk)
+    ticket = _in_hand.ticket
+    if ticket is None or ticket.id != item.ticket_pk:
+        ticket = _ticket(console, item.ticket_pk)
     if ticket is None:
         return Result.cancelled("ticket_gone")
     if ticket.state != TICKET_PENDING:
@@ -194,21 +231,34 @@ def _file(
     fs_status: str,
     tags_applied: bool,
 ) -> Result:
-    """Mark the Ticket filed with its audit row, and queue what follows (tags, cross-link notes)."""
+    """Mark the Ticket filed with its audit row, and queue what follows (tags, cross-link notes).
+
+    One conditional update (still pending?) both locks and settles the row, so two deliveries
+    never both file it; the winner's detached ``ticket`` is then brought up to date in memory.
+    """
     clock = console.clock
     now = clock.now()
     spec = ENTRIES[ticket.entry]
+    filed = {
+        "state": TICKET_FILED,
+        "ticket_id": conversation_id,
+        "ticket_url": client.ticket_url(conversation_id),
+        "filed_at": now,
+        "fs_status": fs_status,
+        "fs_checked_at": now,
+        "tags_applied": tags_applied,
+        "last_reason": None,
+    }
     with console.db.session() as session:
-        row = session.get(Ticket, ticket.id, with_for_update=True)
-        if row is None or row.state != TICKET_PENDING:
-            return _settled(row) if row is not None else Result.cancelled("ticket_gone")
-        row.state, row.ticket_id, row.ticket_url = (
-            TICKET_FILED,
-            conversation_id,
-            client.ticket_url(conversation_id),
+        won = session.connection().execute(
+            update(TICKETS).where(TICKETS.c.id == ticket.id, TICKETS.c.state == TICKET_PENDING).values(filed)
         )
-        row.filed_at, row.fs_status, row.fs_checked_at = now, fs_status, now
-        row.tags_applied, row.last_reason = tags_applied, None
+        if not won.rowcount:
+            row = session.get(Ticket, ticket.id)
+            return _settled(row) if row is not None else Result.cancelled("ticket_gone")
+        for name, value in filed.items():  # a failed commit answers retry: the copy is not used
+            setattr(ticket, name, value)
+        row = ticket
         env = item.payload.get("selected_env") or console.env
         audit_filed(session, clock, row, idempotent=False, actor=row.requested_by, env=env)
         if not tags_applied:

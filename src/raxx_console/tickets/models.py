@@ -11,8 +11,9 @@ Its calls to FreeScout go through the outbox (``raxx_console.outbox``).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Boolean, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, Index, Integer, String, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from raxx_console.db import Base, BigId, JSONDocument
@@ -75,3 +76,7 @@ class Ticket(Base):
     #: Why it is not (yet) filed: the last failure reason, e.g. ``freescout_unavailable``.
     last_reason: Mapped[str | None] = mapped_column(String(60))
     last_detail: Mapped[str | None] = mapped_column(Text)
+
+
+#: The table itself, for Core statements where the ORM layer would only cost (a click's hot path).
+TICKETS = cast(Table, Ticket.__table__)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Select, Table, and_, false, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BindParameter, Row, Select, Table, and_, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from raxx_console.audit import service as audit
@@ -40,6 +40,7 @@ from raxx_console.tickets.models import (
     TICKET_EXPIRED,
     TICKET_FILED,
     TICKET_PENDING,
+    TICKETS,
     Ticket,
 )
 
@@ -111,21 +112,27 @@ class Reservation:
 
 def not_known_closed() -> Any:
     """FreeScout status never read, or last read as open (active/pending)."""
-    return or_(Ticket.fs_status.is_(None), Ticket.fs_status.in_(OPEN_STATUSES))
+    return or_(TICKETS.c.fs_status.is_(None), TICKETS.c.fs_status.in_(OPEN_STATUSES))
 
 
-def open_filed(entry: str, dedup_key: str, since: datetime) -> Select[Ticket]:
-    """Filed tickets of a key since ``since`` that are not known to be closed, newest first."""
+def open_filed(
+    entry: str, dedup_key: str | BindParameter[str], since: datetime | BindParameter[datetime], *columns: Any
+) -> Select[Any]:
+    """Filed tickets of a key since ``since`` that are not known to be closed, newest first.
+
+    Whole Tickets, or given ``TICKETS`` columns only: a Core read, as entry A's click makes it
+    (with ``bindparam``s for the key and the time: a statement built once, not per click).
+    """
     return (
-        select(Ticket)
+        select(*(columns or (Ticket,)))
         .where(
-            Ticket.entry == entry,
-            Ticket.dedup_key == dedup_key,
-            Ticket.state == TICKET_FILED,
-            Ticket.filed_at >= since,
+            TICKETS.c.entry == entry,
+            TICKETS.c.dedup_key == dedup_key,
+            TICKETS.c.state == TICKET_FILED,
+            TICKETS.c.filed_at >= since,
             not_known_closed(),
         )
-        .order_by(Ticket.filed_at.desc(), Ticket.id.desc())
+        .order_by(TICKETS.c.filed_at.desc(), TICKETS.c.id.desc())
     )
 
 
@@ -138,35 +145,43 @@ def pending_for(session: Session, entry: str, dedup_key: str) -> Ticket | None:
     )
 
 
+#: ``related_open``'s statement, built once: every reservation and every filing runs it. A
+#: ``dedup_key`` of None compares as NULL, which no row matches (no same-entry links).
+_RELATED_OPEN = (
+    select(TICKETS.c.id, TICKETS.c.entry, TICKETS.c.ticket_id, TICKETS.c.ticket_url, TICKETS.c.ref)
+    .where(
+        or_(
+            TICKETS.c.entry == bindparam("other_entry"),
+            and_(TICKETS.c.entry == bindparam("entry"), TICKETS.c.dedup_key != bindparam("dedup_key")),
+        ),
+        TICKETS.c.surface_id == bindparam("surface_id"),
+        TICKETS.c.state == TICKET_FILED,
+        not_known_closed(),
+    )
+    .order_by(TICKETS.c.filed_at.desc())
+    .limit(5)
+)
+
+
 def related_open(
     session: Session, entry: str, surface_id: str | None, dedup_key: str | None = None
-) -> list[Ticket]:
-    """Open filed tickets on the same surface: the cross-link targets.
+) -> list[Row[Any]]:
+    """Open filed tickets on the same surface: the cross-link targets, newest first.
 
     Those of the *other* entry, and, given the ticket's ``dedup_key``, those of the same entry
     for another key (Investigate on ``degraded`` when filing on ``down``): one incident, one story.
+    A Core read of what a cross-link needs (``id``, ``entry``, ``ticket_id``, ``ticket_url``,
+    ``ref``).
     """
     if surface_id is None:
         return []
     other = ENTRY_ALERT if entry == ENTRY_STATUS else ENTRY_STATUS
-    same_entry_other_key = (
-        and_(Ticket.entry == entry, Ticket.dedup_key != dedup_key) if dedup_key is not None else false()
-    )
-    query = (
-        select(Ticket)
-        .where(
-            or_(Ticket.entry == other, same_entry_other_key),
-            Ticket.surface_id == surface_id,
-            Ticket.state == TICKET_FILED,
-            not_known_closed(),
-        )
-        .order_by(Ticket.filed_at.desc())
-        .limit(5)
-    )
-    return list(session.scalars(query))
+    values = {"other_entry": other, "entry": entry, "dedup_key": dedup_key, "surface_id": surface_id}
+    return list(session.connection().execute(_RELATED_OPEN, values))
 
 
-def as_related(ticket: Ticket) -> render.RelatedTicket:
+def as_related(ticket: Row[Any]) -> render.RelatedTicket:
+    """A ``related_open`` row as the body's and the note's cross-link."""
     return render.RelatedTicket(ENTRIES[ticket.entry].label, ticket.ticket_id, ticket.ticket_url, ticket.ref)
 
 
@@ -180,19 +195,20 @@ def reserve(
 ) -> Reservation | None:
     """Write the pending Ticket and its ``freescout.create`` item in the caller's transaction.
 
-    None when the key already has a reservation in flight (``pending_for`` finds it). The caller
-    commits; the worker (or, with ``lease_for``, the caller itself via ``outbox.deliver``) files it.
+    None when the key already has a reservation in flight (``pending_for`` finds it), or, rarely,
+    its random ref clashed. The caller commits; the worker (or, with ``lease_for``, the caller
+    itself via ``outbox.deliver``) files it.
     """
     related = [
         as_related(t) for t in related_open(session, request.entry, request.surface_id, request.dedup_key)
     ]
     suspect = suspect_deploy_html(session, clock, settings.DEPLOY_INCIDENT_WINDOW, request.surface_id)
-    ticket = Ticket(**_ticket_row(settings, request, new_ref(), related, suspect, clock.now()))
-    try:
-        with session.begin_nested():
-            session.add(ticket)
-            session.flush()
-    except IntegrityError:
+    row = _ticket_row(settings, request, new_ref(), related, suspect, clock.now())
+    # ON CONFLICT DO NOTHING rather than a savepoint to catch the unique violation: one round trip.
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    added = dialect_insert(Ticket).values(row).on_conflict_do_nothing().returning(Ticket)
+    ticket = session.scalars(added).first()  # a persistent Ticket of this session, or None
+    if ticket is None:
         return None
     item = outbox.enqueue(
         session,
