@@ -53,8 +53,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _summary import record
 from alert_storm import (
     CHECK,
+    BackendPids,
     Resources,
-    backend_pids,
     chunks,
     console_poster,
     cpu_seconds,
@@ -312,7 +312,9 @@ def run(args) -> int:
         worker = worker_pid()
         post_all(post, ["warmup-0000"])  # the worker's first delivery (imports, connections)
         wait_until(lambda: all_tagged(urls, "warmup-", 1), 60, "the warm-up ticket")
-        others = {"sandboxes": [urls["pid"]], "PostgreSQL": backend_pids(db_url)}
+        backends = BackendPids(db_url)
+        watch.stack.callback(backends.conn.close)
+        others = {"sandboxes": [urls["pid"]], "PostgreSQL": backends()}
         backlog = backlog_phase(args, urls, post, worker, others) if args.tickets else None
         outage = outage_phase(args, urls, post, worker, db_url) if args.outage_alerts else None
         if args.profile:
