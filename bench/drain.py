@@ -19,9 +19,9 @@ its ticket-link reply in the DM's thread.
   and duplicates (conversations per alert, DMs per alert; target 0). The default is the issue's
   case, 4 minutes of outage: each item has backed off on its own (5, 10, 20 … s, capped at
   5 min), so before recovery the benchmark prints retries due up to ~290 s out (the issue saw
-  154 s) — far beyond the 30 s window, so
-  the backlog can drain in time only by recovery (a probe that finds the service answering
-  makes every waiting item due), not by each item's own backoff. A shorter ``--outage-seconds``
+  154 s) — far beyond the 30 s window, so the backlog can drain in time only by recovery (a
+  probe that finds the service answering makes every waiting item due), not by each item's own
+  backoff. A shorter ``--outage-seconds``
   leaves the retries closer (60 s: up to ~40 s out) and is not the issue's case.
 
 ``--slack-concurrency N`` sizes the Slack pool (``OUTBOX_SLACK_CONCURRENCY``) for the run, to
