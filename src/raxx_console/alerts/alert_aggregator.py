@@ -243,9 +243,9 @@ class _SetBatch:
         return True
 
     def write(self) -> dict[int, EmitResult]:
-        """The tickets, the outbox items and the alert rows, a statement each."""
+        """The tickets, the outbox items (the tickets' and the DMs together) and the alert rows,
+        a statement each."""
         self._reserve()
-        outbox.enqueue_many(self.session, self.console.clock, self.items)
         for index, alert, hooks in self.fired:
             row = _update_row(alert.id, _signal_of(alert), alert.slack_seq)
             row.update(
@@ -265,6 +265,7 @@ class _SetBatch:
             self.console.clock,
             self.console.settings,
             [r.plan.request for r in self.reservations],
+            self.items,
         )
         for wanted, got in zip(self.reservations, reserved, strict=True):
             if got is None:  # a reservation already in flight, or a ref clash: the ordinary way

@@ -97,7 +97,8 @@ def _snapshots(session: Session, alert_ids: list[str], sqlite: bool) -> dict[str
     query = _SNAPSHOT.where(_alerts.c.alert_id.in_(sorted(alert_ids))).order_by(_alerts.c.alert_id)
     if not sqlite:
         query = query.with_for_update(of=_alerts)
-    return {row.alert_id: AlertSnapshot(**row._mapping) for row in session.connection().execute(query)}
+    # Positional: ``_SNAPSHOT``'s columns are ``AlertSnapshot``'s fields, in order.
+    return {row[1]: AlertSnapshot(*row) for row in session.connection().execute(query)}
 
 
 _UPDATE_COLUMNS = (
