@@ -129,8 +129,7 @@ def emit_batch(console: Console, session: Session, signals: Sequence[AlertSignal
     new_rows = [
         _new_row(*identities[i], now, signals[i]) for i in first.values() if signals[i].status == FIRING
     ]
-    snapshots, inserted = lock_alerts(session, list(first), new_rows)
-    decisions = DecisionLog(session, [snapshot.id for snapshot in snapshots.values()])
+    snapshots, inserted, decisions = lock_alerts(session, list(first), new_rows)
     session.info[DECISION_LOG] = decisions
     try:
         batch = _SetBatch(console, session, now, decisions)
