@@ -34,5 +34,9 @@ def configure_logging(level: str, secrets: Iterable[str]) -> None:
         handler.set_name(_HANDLER_NAME)
         root.addHandler(handler)
     handler.setFormatter(RedactingFormatter(secrets, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # The line names no thread, process or source line: skip gathering them for every record
+    # (the logging HOWTO's "Optimization"; an alert storm logs a line per emission).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # the documented switch for findCaller
     for noisy in ("httpx", "httpcore", "werkzeug", "urllib3", "slack_sdk"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -60,17 +60,17 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _depth(value: Any) -> int:
-    """Nesting depth of parsed JSON, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            if depth <= MAX_JSON_DEPTH:
-                stack.extend(
-                    (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
-                )
-    return deepest
+    """Nesting depth of parsed JSON, without recursion: one level at a time, stopping past the limit."""
+    depth, level = 0, [value]
+    while depth <= MAX_JSON_DEPTH:
+        containers = [item for item in level if isinstance(item, dict | list)]
+        if not containers:
+            break
+        depth += 1
+        level = [
+            child for item in containers for child in (item.values() if isinstance(item, dict) else item)
+        ]
+    return depth
 
 
 def loads_strict(raw: bytes | str) -> Any:

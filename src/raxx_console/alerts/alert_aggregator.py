@@ -129,8 +129,7 @@ def emit_batch(console: Console, session: Session, signals: Sequence[AlertSignal
     new_rows = [
         _new_row(*identities[i], now, signals[i]) for i in first.values() if signals[i].status == FIRING
     ]
-    snapshots, inserted = lock_alerts(session, list(first), new_rows)
-    decisions = DecisionLog(session, [snapshot.id for snapshot in snapshots.values()])
+    snapshots, inserted, decisions = lock_alerts(session, list(first), new_rows)
     session.info[DECISION_LOG] = decisions
     try:
         batch = _SetBatch(console, session, now, decisions)
@@ -243,9 +242,9 @@ class _SetBatch:
         return True
 
     def write(self) -> dict[int, EmitResult]:
-        """The tickets, the outbox items and the alert rows, a statement each."""
+        """The tickets, the outbox items (the tickets' and the DMs together) and the alert rows,
+        a statement each."""
         self._reserve()
-        outbox.enqueue_many(self.session, self.console.clock, self.items)
         for index, alert, hooks in self.fired:
             row = _update_row(alert.id, _signal_of(alert), alert.slack_seq)
             row.update(
@@ -265,6 +264,7 @@ class _SetBatch:
             self.console.clock,
             self.console.settings,
             [r.plan.request for r in self.reservations],
+            self.items,
         )
         for wanted, got in zip(self.reservations, reserved, strict=True):
             if got is None:  # a reservation already in flight, or a ref clash: the ordinary way

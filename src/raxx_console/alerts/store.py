@@ -6,14 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, text, update
+from sqlalchemy import Table, bindparam, func, literal_column, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import Label
 
 from raxx_console.alerts.emission import AlertSnapshot, Decision, Event
 from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.clock import iso
 from raxx_console.db import insert_rows, json_rows, json_rowset
 from raxx_console.tickets.models import ENTRY_ALERT, Ticket
+
+#: Per (alert pk, hook): the ``_SAME`` fields of the hook's latest decision.
+_Latest = dict[tuple[int, str], tuple[Any, ...]]
 
 
 def lock_alert(session: Session, alert_id: str) -> Alert | None:
@@ -66,11 +70,13 @@ _SNAPSHOT = select(
 
 def lock_alerts(
     session: Session, alert_ids: list[str], new_rows: list[dict[str, Any]]
-) -> tuple[dict[str, AlertSnapshot], dict[str, int]]:
-    """A batch's alert rows, locked in ``alert_id`` order; the missing ones of ``new_rows`` inserted.
+) -> tuple[dict[str, AlertSnapshot], dict[str, int], DecisionLog]:
+    """A batch's alert rows, locked in ``alert_id`` order; the missing ones of ``new_rows`` inserted;
+    and the batch's ``DecisionLog``.
 
     One ordered ``SELECT … FOR UPDATE`` locks the rows that exist and reads each one's current
-    ticket state (snapshots); then the rows of ``new_rows`` (``alert_id`` order) that did not
+    ticket state (snapshots) and, on PostgreSQL, each hook's latest decision (one round trip,
+    not two); then the rows of ``new_rows`` (``alert_id`` order) that did not
     exist go in with one multi-row ``INSERT … ON CONFLICT DO NOTHING``, and the ones it inserted
     come back as ``alert_id → pk``. One another writer inserted meanwhile waits for it, then is
     locked and read like the rest. Two batches sharing alerts lock them in the same order, so
@@ -79,7 +85,8 @@ def lock_alerts(
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
         _take_sqlite_write_lock(session, alert_ids)
-    snapshots = _snapshots(session, alert_ids, sqlite)
+    latest: _Latest | None = None if sqlite else {}
+    snapshots = _snapshots(session, alert_ids, latest)
     missing = [row for row in new_rows if row["alert_id"] not in snapshots]
     inserted: dict[str, int] = {}
     if missing:
@@ -89,15 +96,24 @@ def lock_alerts(
         inserted = {row[0]: row[1] for row in added}
         raced = [row["alert_id"] for row in missing if row["alert_id"] not in inserted]
         if raced:
-            snapshots.update(_snapshots(session, raced, sqlite))
-    return snapshots, inserted
+            snapshots.update(_snapshots(session, raced, latest))
+    pks = [snapshot.id for snapshot in snapshots.values()]
+    return snapshots, inserted, DecisionLog(session, pks, latest)
 
 
-def _snapshots(session: Session, alert_ids: list[str], sqlite: bool) -> dict[str, AlertSnapshot]:
+def _snapshots(session: Session, alert_ids: list[str], latest: _Latest | None) -> dict[str, AlertSnapshot]:
+    """The rows' snapshots; on PostgreSQL (``latest`` not None) locked, with each hook's latest
+    decision put in ``latest``."""
     query = _SNAPSHOT.where(_alerts.c.alert_id.in_(sorted(alert_ids))).order_by(_alerts.c.alert_id)
-    if not sqlite:
-        query = query.with_for_update(of=_alerts)
-    return {row.alert_id: AlertSnapshot(**row._mapping) for row in session.connection().execute(query)}
+    if latest is None:
+        return {row.alert_id: AlertSnapshot(**row._mapping) for row in session.connection().execute(query)}
+    found: dict[str, AlertSnapshot] = {}
+    for row in session.connection().execute(query.add_columns(_LATEST_OF_ROW).with_for_update(of=_alerts)):
+        snapshot = AlertSnapshot(*row[:-1])  # ``_SNAPSHOT``'s columns are its fields, in order
+        found[snapshot.alert_id] = snapshot
+        for hook, *same in row[-1] or ():
+            latest[(snapshot.id, hook)] = tuple(same)
+    return found
 
 
 _UPDATE_COLUMNS = (
@@ -151,10 +167,11 @@ class DecisionLog:
     its row's ``emit_count`` and ``last_emit_at``. New ones go in with one multi-row insert.
     """
 
-    def __init__(self, session: Session, alert_pks: list[int]) -> None:
-        self.latest: dict[tuple[int, str], tuple[Any, ...]] = {}
+    def __init__(self, session: Session, alert_pks: list[int], latest: _Latest | None = None) -> None:
+        """``latest``: already read (``lock_alerts`` on PostgreSQL), else read here."""
+        self.latest: _Latest = {} if latest is None else latest
         self.rows: list[dict[str, Any]] = []
-        if alert_pks:
+        if alert_pks and latest is None:
             for alert_pk, hook, *same in session.execute(*_latest_decisions(session, alert_pks)):
                 self.latest[(alert_pk, hook)] = tuple(same)
 
@@ -191,7 +208,8 @@ class DecisionLog:
 
 
 _decisions = cast(Table, AlertDecision.__table__)
-_LATEST_COLUMNS = ", ".join(("alert_pk", "hook", *_SAME))
+_HOOK_AND_SAME = ", ".join(("hook", *_SAME))
+_LATEST_COLUMNS = f"alert_pk, {_HOOK_AND_SAME}"
 #: PostgreSQL: per alert, one walk of ``ix_alert_decisions_alert_hook`` (newest first per hook),
 #: whatever the table's size and however stale its statistics (a plain ``alert_pk IN (…)`` with
 #: ``GROUP BY`` was planned as a scan of the whole table once it grew faster than ANALYZE ran).
@@ -200,6 +218,14 @@ _LATEST_PG = text(
     f"CROSS JOIN LATERAL (SELECT DISTINCT ON (hook) {_LATEST_COLUMNS} FROM alert_decisions "
     "WHERE alert_pk = p.pk ORDER BY hook, id DESC) AS d"
 )
+
+
+#: The same walk for the alert row of ``_SNAPSHOT``: ``[[hook, *_SAME], …]`` (null: none yet).
+_LATEST_OF_ROW: Label[Any] = literal_column(
+    f"(SELECT json_agg(json_build_array({_HOOK_AND_SAME})) FROM "  # noqa: S608
+    f"(SELECT DISTINCT ON (hook) {_HOOK_AND_SAME} FROM alert_decisions "
+    "WHERE alert_pk = alerts.id ORDER BY hook, id DESC) AS d)"
+).label("latest")
 
 
 def _latest_decisions(session: Session, alert_pks: list[int]) -> tuple[Any, ...]:

@@ -252,7 +252,11 @@ def _ticket_row(
 
 
 def reserve_many(
-    session: Session, clock: Clock, settings: Settings, requests: Sequence[TicketRequest]
+    session: Session,
+    clock: Clock,
+    settings: Settings,
+    requests: Sequence[TicketRequest],
+    items: Sequence[outbox.NewItem] = (),
 ) -> list[tuple[int, str] | None]:
     """``reserve`` for many keys at once (entry B's new fires): ``(ticket pk, ref)`` per request.
 
@@ -261,8 +265,11 @@ def reserve_many(
     has a reservation in flight, or (rarely) its random ref clashed — which the caller files
     one by one the ordinary way (``reserve`` adopts or retries). Cross-links and the suspect
     deploy are looked up per surface (requests without one need neither), as ``reserve`` does.
+    ``items``: the transaction's other outbox items (the batch's DMs), enqueued in the same
+    statement as the tickets' — one round trip fewer per batch.
     """
     if not requests:
+        outbox.enqueue_many(session, clock, items)
         return []
     now = clock.now()
     related: dict[tuple[str, str], list[render.RelatedTicket]] = {}
@@ -303,7 +310,8 @@ def reserve_many(
             )
             for row, request in zip(rows, requests, strict=True)
             if row["ref"] in reserved
-        ],
+        ]
+        + list(items),
     )
     return [(reserved[row["ref"]], row["ref"]) if row["ref"] in reserved else None for row in rows]
 
