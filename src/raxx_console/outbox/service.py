@@ -590,11 +590,14 @@ def _wake_waiters(
         _wake_after_commit(session)
 
 
-def deliver(console: Console, item_id: int, *, item: OutboxItem | None = None) -> Result:
+def deliver(
+    console: Console, item_id: int, *, item: OutboxItem | None = None, handler: Handler | None = None
+) -> Result:
     """Run the handler for one leased item (no transaction held across it) and record the result.
 
     ``item``: the caller's detached copy of the item it just leased (``claim_items``, entry A's
-    inline delivery), so it is not read again.
+    inline delivery), so it is not read again. ``handler``: the kind's handler with what the
+    caller already holds bound in (entry A's click passes the ticket it just reserved).
     """
     if item is None:
         with console.db.session() as session:
@@ -602,7 +605,7 @@ def deliver(console: Console, item_id: int, *, item: OutboxItem | None = None) -
             if item is None:
                 return Result.cancelled("item_gone")
             session.expunge(item)
-    handler = handlers_of(console).get(item.kind)
+    handler = handler or handlers_of(console).get(item.kind)
     if item.expires_at is not None and console.clock.now() >= item.expires_at:
         result = Result.expired("expired_before_delivery")
     elif handler is None:

@@ -14,8 +14,8 @@ listed in
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import update
@@ -56,19 +56,6 @@ TAGS_RETRY_FOR = timedelta(days=1)
 NOTE_WAIT_SECONDS = 30.0
 
 
-class _InHand(threading.local):
-    """The Ticket entry A's click has just reserved, while ``deliver_reserved`` delivers it inline.
-
-    ``outbox.deliver`` hands a handler the item only; this hands ``deliver_create`` the click's
-    copy of the ticket as well, so it is not read back. The handler runs in the caller's thread.
-    """
-
-    ticket: Ticket | None = None
-
-
-_in_hand = _InHand()
-
-
 def deliver_reserved(console: Console, item: OutboxItem, ticket: Ticket) -> Ticket:
     """Entry A: deliver now the ``freescout.create`` item leased with ``ticket``'s reservation.
 
@@ -77,11 +64,7 @@ def deliver_reserved(console: Console, item: OutboxItem, ticket: Ticket) -> Tick
     onto that copy, so the click's answer needs no read either (a first click: the reservation's
     transaction and the settlement's). Returns the ticket as it now stands.
     """
-    _in_hand.ticket = ticket
-    try:
-        result = outbox.deliver(console, item.id, item=item)
-    finally:
-        _in_hand.ticket = None
+    result = outbox.deliver(console, item.id, item=item, handler=partial(_file_reserved, ticket=ticket))
     if result.status == "done" and ticket.state == TICKET_FILED:  # settled by this delivery
         return ticket
     return _ticket(console, ticket.id) or ticket  # queued or not filed: the reason is in the row
@@ -124,9 +107,11 @@ def _describe(outcome: Outcome[object]) -> str:
 
 def deliver_create(console: Console, item: OutboxItem) -> Result:
     """File a reserved ticket: flag re-check, reconcile after an uncertain try, create, settle."""
-    ticket = _in_hand.ticket
-    if ticket is None or ticket.id != item.ticket_pk:
-        ticket = _ticket(console, item.ticket_pk)
+    return _file_reserved(console, item, ticket=_ticket(console, item.ticket_pk))
+
+
+def _file_reserved(console: Console, item: OutboxItem, *, ticket: Ticket | None) -> Result:
+    """``deliver_create`` from a ticket in hand (entry A's click passes the one it just reserved)."""
     if ticket is None:
         return Result.cancelled("ticket_gone")
     if ticket.state != TICKET_PENDING:
