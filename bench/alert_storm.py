@@ -59,6 +59,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -806,6 +807,22 @@ def storm_phase(args, post, freescout: str, worker: int) -> Phase:
     return phase
 
 
+def start_sandboxes(watch: Resources, latency_ms: int, surfaces_file: Path) -> dict:
+    """FreeScout and Slack (and the demo surfaces) in a child interpreter: their URLs and its pid."""
+    child = watch.spawn(
+        "sandboxes",
+        [sys.executable, __file__, "--serve-sandboxes", str(latency_ms), str(surfaces_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    watch.stack.callback(lambda: child.stdin and child.stdin.close())
+    line = child.stdout.readline()
+    if not line.startswith("{"):
+        raise SystemExit(f"the sandboxes did not start:\n{watch.tail('sandboxes')}")
+    return {**json.loads(line), "pid": child.pid}
+
+
 def run(args) -> int:
     sys.path.insert(0, str(ROOT / "src"))
     workdir = Path(tempfile.mkdtemp(prefix="raxx-alert-storm-"))
@@ -814,18 +831,7 @@ def run(args) -> int:
     with watch.stack:
         db_url = create_database(watch)
         surfaces_file = workdir / "surfaces.toml"
-        child = watch.spawn(
-            "sandboxes",
-            [sys.executable, __file__, "--serve-sandboxes", str(args.latency_ms), str(surfaces_file)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        watch.stack.callback(lambda: child.stdin and child.stdin.close())
-        line = child.stdout.readline()
-        if not line.startswith("{"):
-            raise SystemExit(f"the sandboxes did not start:\n{watch.tail('sandboxes')}")
-        sandboxes = json.loads(line)
+        sandboxes = start_sandboxes(watch, args.latency_ms, surfaces_file)
         senders = max([args.senders, *(shape.senders for shape in args.shapes)])
         limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
         client = watch.stack.enter_context(httpx.Client(timeout=120, limits=limits))
@@ -958,6 +964,12 @@ def main() -> int:
         serve_sandboxes(int(args.serve_sandboxes[0]), args.serve_sandboxes[1])
         return 0
 
+    return run_bounded("alert_storm", run, args)
+
+
+def run_bounded(name: str, run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``run(args)``, stopped (exit code 1) after ``args.max_seconds``; SIGTERM stops it cleanly."""
+
     def stop(signum, _frame):
         raise SystemExit(f"stopped by signal {signum}")
 
@@ -970,7 +982,7 @@ def main() -> int:
     try:
         return run(args)
     except TimeoutError as exc:
-        print(f"alert_storm: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 1
     finally:
         signal.alarm(0)

@@ -37,11 +37,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,7 +60,9 @@ from alert_storm import (
     create_database,
     created,
     operator_token,
+    run_bounded,
     start_console,
+    start_sandboxes,
     wait_until,
     worker_pid,
 )
@@ -106,27 +106,6 @@ if argv[-1:] == [b"worker"] and any(a.endswith(b"raxx-console") for a in argv):
     atexit.register(save)
 """
 RECOVERY_TARGET = 30.0
-
-
-def sandboxes(watch: Resources, latency_ms: int, surfaces_file: Path) -> dict:
-    child = watch.spawn(
-        "sandboxes",
-        [
-            sys.executable,
-            str(ROOT / "bench" / "alert_storm.py"),
-            "--serve-sandboxes",
-            str(latency_ms),
-            str(surfaces_file),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    watch.stack.callback(lambda: child.stdin and child.stdin.close())
-    line = child.stdout.readline()
-    if not line.startswith("{"):
-        raise SystemExit(f"the sandboxes did not start:\n{watch.tail('sandboxes')}")
-    return {**json.loads(line), "pid": child.pid}
 
 
 def faults(urls: dict, mode: str, latency_ms: int) -> None:
@@ -304,7 +283,7 @@ def run(args) -> int:
     with watch.stack:
         db_url = create_database(watch)
         surfaces_file = workdir / "surfaces.toml"
-        urls = sandboxes(watch, args.latency_ms, surfaces_file)
+        urls = start_sandboxes(watch, args.latency_ms, surfaces_file)
         token = operator_token(db_url)
         settings = argparse.Namespace(web_workers=2)
         base, _web = start_console(watch, settings, db_url, urls, surfaces_file)
@@ -397,22 +376,7 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=int, default=900, help="stop everything after this long")
     args = parser.parse_args()
 
-    def stop(signum, _frame):
-        raise SystemExit(f"stopped by signal {signum}")
-
-    def alarm(_signum, _frame):
-        raise TimeoutError(f"the benchmark ran past --max-seconds={args.max_seconds}")
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(args.max_seconds)
-    try:
-        return run(args)
-    except TimeoutError as exc:
-        print(f"drain: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        signal.alarm(0)
+    return run_bounded("drain", run, args)
 
 
 if __name__ == "__main__":

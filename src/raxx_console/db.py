@@ -60,6 +60,17 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+@contextmanager
+def committing(session: Session) -> Iterator[Session]:
+    """One transaction of ``session``: committed on success, rolled back on error."""
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
 class DatabaseUrlError(ValueError):
     """``DATABASE_URL`` cannot be used; the message says what was expected and never echoes it."""
 
@@ -177,11 +188,8 @@ class Database:
         """A session that commits on success and rolls back on error."""
         session = self.sessionmaker()
         try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+            with committing(session):
+                yield session
         finally:
             session.close()
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
+from raxx_console.db import committing
 from raxx_console.integrations import registry
 from raxx_console.integrations.freescout_outcomes import OPEN_STATUSES, Reason
 from raxx_console.outbox import service as outbox
@@ -94,17 +94,6 @@ class _Reserved:
 @dataclass(frozen=True)
 class _Busy:
     ticket_id: int
-
-
-@contextmanager
-def _committing(session: Session) -> Iterator[Session]:
-    """One transaction of ``session``: committed on success, rolled back on error."""
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def investigate(
@@ -198,7 +187,7 @@ def _reuse_if_open(console: Console, session: Session, key: str, *, actor: str, 
                 ref=ticket.ref,
             )
         is_open = fs_status in OPEN_STATUSES
-        with _committing(session):  # what FreeScout said, and the audit row, in one transaction
+        with committing(session):  # what FreeScout said, and the audit row, in one transaction
             checked = {"ticket_pk": ticket.id, "read_status": fs_status, "read_at": console.clock.now()}
             session.connection().execute(_RECORD_CHECK, checked)
             if is_open:
@@ -213,7 +202,7 @@ def _reuse_if_open(console: Console, session: Session, key: str, *, actor: str, 
 def _reuse(
     console: Console, ticket: Ticket, *, actor: str, env: str, session: Session | None = None
 ) -> Answer:
-    with _committing(session) if session is not None else console.db.session() as writing:
+    with committing(session) if session is not None else console.db.session() as writing:
         audit_filed(writing, console.clock, ticket, idempotent=True, actor=actor, env=env)
     log.info("investigate reused ticket_id=%s key=%s ref=%s", ticket.ticket_id, ticket.dedup_key, ticket.ref)
     return answer_for(ticket, idempotent=True, now=console.clock.now())
@@ -249,7 +238,7 @@ def _reserve_click(
         surface_status=status,
         expires_at=now + timedelta(seconds=settings.INVESTIGATE_DEDUP_WINDOW),
     )
-    with _committing(session) if session is not None else console.db.session() as writing:
+    with committing(session) if session is not None else console.db.session() as writing:
         reservation = reserve(writing, clock, settings, request, lease_for=outbox.LEASE_SECONDS)
         if reservation is None:
             pending = pending_for(writing, ENTRY_STATUS, key)
