@@ -115,6 +115,37 @@ class FaultSwitch:
             wake.wait(milliseconds / 1000)
 
 
+class FaultedSandbox(Flask):
+    """A sandbox app with its fault switch and a log of the requests sent to it.
+
+    The log keeps method, path and whether a credential came, never its value. ``reset`` in a
+    subclass clears its own state and calls ``fault_switch.reset()``.
+    """
+
+    def __init__(self, import_name: str, switch: FaultSwitch) -> None:
+        super().__init__(import_name)
+        self._lock = threading.Lock()
+        self.fault_switch = switch
+        self.requests: list[dict[str, Any]] = []
+
+    def set_faults(self, mode: str = "ok", **fields: Any) -> dict[str, Any]:
+        """Switch to ``mode`` with the sandbox's knobs (``latency_ms``, ``apps``, ``retry_after``)."""
+        return self.fault_switch.set(mode, **fields)
+
+    def faults(self) -> dict[str, Any]:
+        return self.fault_switch.current()
+
+    def log_request(self) -> None:
+        """Note the request being served in the log."""
+        entry = {"method": request.method, "path": request.path, "auth": "Authorization" in request.headers}
+        with self._lock:
+            self.requests.append(entry)
+
+    def logged_requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.requests)
+
+
 def add_sandbox_controls(
     app: Flask,
     switch: FaultSwitch,

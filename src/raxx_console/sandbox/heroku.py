@@ -15,55 +15,49 @@ fingerprints) are for tests and demos; nothing here ever shows a config var's va
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Response, jsonify, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from raxx_console.sandbox.faults import FaultSwitch, Knob, add_sandbox_controls, down_response, names
+from raxx_console.sandbox.faults import (
+    FaultedSandbox,
+    FaultSwitch,
+    Knob,
+    add_sandbox_controls,
+    down_response,
+    names,
+)
 from raxx_console.secrets.fingerprint import fingerprint
 
 FAULT_MODES = ("ok", "down", "error500", "ratelimited", "slow")
 _VERSION = "version=3"
 
 
-class HerokuSandbox(Flask):
+class HerokuSandbox(FaultedSandbox):
     """The sandbox app; apps and their config vars live on the instance."""
 
     def __init__(self, token: str, apps: Mapping[str, Mapping[str, str]]) -> None:
-        super().__init__("raxx_console.sandbox.heroku")
+        super().__init__(
+            "raxx_console.sandbox.heroku",
+            FaultSwitch(
+                FAULT_MODES,
+                default_latency_ms={"slow": 3000},
+                knobs={"apps": Knob([], names, "a list of app names")},
+            ),
+        )
         self.token = token
         self._seed = {app: dict(config) for app, config in apps.items()}
-        self._lock = threading.Lock()
-        self.fault_switch = FaultSwitch(
-            FAULT_MODES,
-            default_latency_ms={"slow": 3000},
-            knobs={"apps": Knob([], names, "a list of app names")},
-        )
         self.reset()
 
     def reset(self) -> None:
         with self._lock:
             self.apps: dict[str, dict[str, str]] = {app: dict(c) for app, c in self._seed.items()}
             self.releases: dict[str, int] = {app: 1 for app in self._seed}
-            self.requests: list[dict[str, Any]] = []
+            self.requests.clear()
         self.fault_switch.reset()
-
-    def set_faults(self, mode: str = "ok", **fields: Any) -> dict[str, Any]:
-        """``apps`` narrows the fault to those apps; ``latency_ms`` delays their answers."""
-        return self.fault_switch.set(mode, **fields)
-
-    def faults(self) -> dict[str, Any]:
-        return self.fault_switch.current()
-
-    def logged_requests(self) -> list[dict[str, Any]]:
-        """Method, path and whether a credential was sent — never its value."""
-        with self._lock:
-            return list(self.requests)
 
     def config_var(self, app: str, name: str) -> str | None:
         """For tests in the same process: one value (the HTTP controls never show values)."""
@@ -116,10 +110,7 @@ def create_heroku_sandbox(token: str, apps: Mapping[str, Mapping[str, str]]) -> 
 
     @app.route("/apps/<name>/config-vars", methods=["GET", "PATCH"])
     def config_vars(name: str) -> Response:
-        with app._lock:
-            app.requests.append(
-                {"method": request.method, "path": request.path, "auth": "Authorization" in request.headers}
-            )
+        app.log_request()
         refused = refuse(name)
         if refused is not None:
             return refused

@@ -18,57 +18,44 @@ never show a value.
 from __future__ import annotations
 
 import secrets
-import threading
 import uuid
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Response, jsonify, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from raxx_console.sandbox.faults import FaultSwitch, add_sandbox_controls, down_response
+from raxx_console.sandbox.faults import FaultedSandbox, FaultSwitch, add_sandbox_controls, down_response
 from raxx_console.secrets.fingerprint import fingerprint
 
 FAULT_MODES = ("ok", "down", "error500", "slow", "timeout_after_write")
 TOKEN_TTL_SECONDS = 7200
 
 
-class InfisicalSandbox(Flask):
+class InfisicalSandbox(FaultedSandbox):
     """The sandbox app. ``secrets`` maps ``(path, name)`` to the list of versions, oldest first."""
 
     def __init__(
         self, client_id: str, client_secret: str, project_id: str, environment: str,
         seed: Mapping[tuple[str, str], str],
     ) -> None:  # fmt: skip
-        super().__init__("raxx_console.sandbox.infisical")
+        super().__init__(
+            "raxx_console.sandbox.infisical",
+            FaultSwitch(FAULT_MODES, default_latency_ms={"slow": 3000, "timeout_after_write": 5000}),
+        )
         self.client_id, self.client_secret = client_id, client_secret
         self.project_id, self.environment = project_id, environment
         self._seed = dict(seed)
-        self._lock = threading.Lock()
-        self.fault_switch = FaultSwitch(
-            FAULT_MODES, default_latency_ms={"slow": 3000, "timeout_after_write": 5000}
-        )
         self.reset()
 
     def reset(self) -> None:
         with self._lock:
             self.store: dict[tuple[str, str], list[str]] = {key: [v] for key, v in self._seed.items()}
             self.tokens: set[str] = set()
-            self.requests: list[dict[str, Any]] = []
+            self.requests.clear()
         self.fault_switch.reset()
-
-    def set_faults(self, mode: str = "ok", **fields: Any) -> dict[str, Any]:
-        return self.fault_switch.set(mode, **fields)
-
-    def faults(self) -> dict[str, Any]:
-        return self.fault_switch.current()
-
-    def logged_requests(self) -> list[dict[str, Any]]:
-        """Method, path and whether a credential was sent — never its value."""
-        with self._lock:
-            return list(self.requests)
 
     def current(self, path: str, name: str) -> str | None:
         """For tests in the same process: the current value (HTTP controls never show values)."""
@@ -108,12 +95,6 @@ def create_infisical_sandbox(
     def _http_error(exc: HTTPException) -> Response:
         return _error(exc.code or 400, exc.name.replace(" ", ""), exc.description or exc.name)
 
-    def log_request() -> None:
-        with app._lock:
-            app.requests.append(
-                {"method": request.method, "path": request.path, "auth": "Authorization" in request.headers}
-            )
-
     def fault() -> Response | None:
         faults = app.faults()
         mode, latency = faults["mode"], faults["latency_ms"]
@@ -128,7 +109,7 @@ def create_infisical_sandbox(
 
     @app.post("/api/v1/auth/universal-auth/login")
     def login() -> Response:
-        log_request()
+        app.log_request()
         refused = fault()
         if refused is not None:
             return refused
@@ -164,7 +145,7 @@ def create_infisical_sandbox(
 
     @app.route("/api/v3/secrets/raw/<name>", methods=["GET", "POST", "PATCH"])
     def raw_secret(name: str) -> Response:
-        log_request()
+        app.log_request()
         header = request.headers.get("Authorization", "")
         with app._lock:
             authed = header.startswith("Bearer ") and header[7:].strip() in app.tokens

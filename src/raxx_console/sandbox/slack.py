@@ -17,17 +17,23 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Response, jsonify, request
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from raxx_console.sandbox.faults import FaultSwitch, Knob, add_sandbox_controls, down_response, whole_number
+from raxx_console.sandbox.faults import (
+    FaultedSandbox,
+    FaultSwitch,
+    Knob,
+    add_sandbox_controls,
+    down_response,
+    whole_number,
+)
 
 SANDBOX_TOKEN = "xoxb-sandbox-token"  # the sandbox's published test token, not a secret
 BOT_USER_ID = "U0SANDBOT"
@@ -39,7 +45,7 @@ MAX_TEXT = 40_000  # Slack's limit on chat.postMessage text
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 
 
-class SlackSandbox(Flask):
+class SlackSandbox(FaultedSandbox):
     """The sandbox app; its state lives on the instance so each server is independent."""
 
     def __init__(
@@ -50,18 +56,19 @@ class SlackSandbox(Flask):
         revoked_tokens: Iterable[str] = (),
         inactive_tokens: Iterable[str] = (),
     ) -> None:
-        super().__init__("raxx_console.sandbox.slack")
+        super().__init__(
+            "raxx_console.sandbox.slack",
+            FaultSwitch(
+                FAULT_MODES,
+                default_latency_ms={"slow": 3000},
+                knobs={"retry_after": Knob(1, whole_number(0, 3600), "an integer from 0 to 3600 (seconds)")},
+            ),
+        )
         self.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
         self.token = token
         self.users = None if users is None else frozenset(users)
         self.revoked_tokens = frozenset(revoked_tokens)
         self.inactive_tokens = frozenset(inactive_tokens)
-        self._lock = threading.Lock()
-        self.fault_switch = FaultSwitch(
-            FAULT_MODES,
-            default_latency_ms={"slow": 3000},
-            knobs={"retry_after": Knob(1, whole_number(0, 3600), "an integer from 0 to 3600 (seconds)")},
-        )
         self._ids = itertools.count(1)
         self._last_ts = 0.0
         self.reset()
@@ -75,13 +82,6 @@ class SlackSandbox(Flask):
             self._messages: list[dict[str, Any]] = []
             self._calls: list[str] = []
         self.fault_switch.reset()
-
-    def set_faults(self, mode: str = "ok", **fields: Any) -> dict[str, Any]:
-        """``latency_ms`` delays every answer; ``retry_after`` is the 429's header in ``ratelimited``."""
-        return self.fault_switch.set(mode, **fields)
-
-    def faults(self) -> dict[str, Any]:
-        return self.fault_switch.current()
 
     def messages(self, user: str | None = None) -> list[dict[str, Any]]:
         """Delivered messages, oldest first (``user`` narrows to one recipient)."""
