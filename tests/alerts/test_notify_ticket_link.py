@@ -70,6 +70,18 @@ def test_a_link_waits_for_its_queued_dm_and_is_no_failed_call(console, slack_san
     assert {link.state for link in items(console, "slack.ticket_link")} == {"done"}
 
 
+def test_a_link_is_queued_waiting_for_its_dm_and_its_only_try_follows_the_dm(
+    console, slack_sandbox, freescout_sandbox
+):
+    fire(console, "P2")
+    links = items(console, "slack.ticket_link")
+    assert links and {(link.attempts, link.last_reason) for link in links} == {(0, "waiting_for_item")}
+    assert all(link.next_attempt_at > console.clock.now() for link in links), "not due before its DM"
+    deliver(console)
+    links = items(console, "slack.ticket_link")
+    assert {(link.state, link.attempts) for link in links} == {("done", 1)}, "one try each, after the DM"
+
+
 def test_below_the_threshold_no_link_is_awaited(console, slack_sandbox):
     fire(console, "P3")
     deliver(console)

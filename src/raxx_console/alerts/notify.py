@@ -57,6 +57,7 @@ def slack_hook(emission: Emission) -> Decision | None:
             dedup_key=dm.dedup_key,
             payload=dm.payload,
             expires_at=dm.expires_at,
+            waits=dm.waits,
         )
     return decision
 
@@ -97,6 +98,7 @@ def plan_dms(emission: Emission) -> tuple[Decision, list[outbox.NewItem]]:
                     link_key,
                     {"user": user, "alert_key": alert.alert_key, "dm_key": dm_key},
                     expires_at=now + DM_TTL,
+                    waits=True,  # due when its DM ends
                 )
             )
         dms.append(outbox.NewItem(SLACK_DM_KIND, dm_key, payload, expires_at=now + DM_TTL))

@@ -79,6 +79,9 @@ TICKET_NOT_FILED = "ticket_not_filed"
 WAITING_FOR_ITEM = "waiting_for_item"
 #: Payload key: the item that waits for this one, ``[kind, dedup_key]`` (``followed_by``).
 FOLLOWER_KEY = "follower"
+#: An item created waiting for the item it follows (``NewItem.waits``) is tried after this long
+#: even if no end wakes it: a net, not the way it goes out.
+WAIT_NET_SECONDS = 60.0
 #: Payload key: how many of the item's attempts certainly did not reach its service.
 UNSENT_KEY = "unsent_attempts"
 #: Terminal states that mean "this call did not happen" (cancelled is a deliberate stop).
@@ -216,6 +219,10 @@ class NewItem:
     payload: dict[str, Any] = field(default_factory=dict)
     ticket_pk: int | None = None
     expires_at: datetime | None = None
+    #: Created waiting for the item that names it as its follower (``followed_by``), which is
+    #: enqueued with it: due at that item's end, so its first attempt is not spent finding it
+    #: still pending (a Slack ticket link and its DM).
+    waits: bool = False
 
 
 def followed_by(payload: dict[str, Any], kind: str, dedup_key: str) -> dict[str, Any]:
@@ -240,7 +247,8 @@ def _row(now: datetime, item: NewItem) -> dict[str, Any]:
         "state": OUTBOX_PENDING,
         "attempts": 0,
         "created_at": now,
-        "next_attempt_at": now,
+        "next_attempt_at": now + timedelta(seconds=WAIT_NET_SECONDS) if item.waits else now,
+        "last_reason": WAITING_FOR_ITEM if item.waits else None,
         "lease_until": None,
         "expires_at": item.expires_at,
     }
@@ -257,6 +265,7 @@ def enqueue(
     due_at: datetime | None = None,
     expires_at: datetime | None = None,
     lease_for: float | None = None,
+    waits: bool = False,
 ) -> OutboxItem | None:
     """Add a pending item in the caller's transaction; None if one is already pending for the key.
 
@@ -264,8 +273,8 @@ def enqueue(
     operator waits; the worker takes over only if that lease runs out).
     """
     now = clock.now()
-    item = OutboxItem(**_row(now, NewItem(kind, dedup_key, payload or {}, ticket_pk, expires_at)))
-    item.next_attempt_at = due_at or now
+    item = OutboxItem(**_row(now, NewItem(kind, dedup_key, payload or {}, ticket_pk, expires_at, waits)))
+    item.next_attempt_at = due_at or item.next_attempt_at
     if lease_for:
         item.attempts, item.lease_until = 1, now + timedelta(seconds=lease_for)
     try:
