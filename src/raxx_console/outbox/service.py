@@ -570,6 +570,10 @@ def _retry_later(session: Session, now: datetime, item: OutboxItem, result: Resu
     )
     if still_pending is None:
         item.next_attempt_at = now
+    else:
+        # The share lock hid the awaited item from any claim running now (SKIP LOCKED): look
+        # again once this commits, or a deliverer may go idle with that item due.
+        _wake_after_commit(session)
 
 
 def _wake_waiters(
