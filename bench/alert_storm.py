@@ -63,7 +63,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -471,49 +470,25 @@ def ensure_alertmanager() -> str | None:
     return ALERTMANAGER if Path(ALERTMANAGER).exists() else None
 
 
-class Sink(BaseHTTPRequestHandler):
-    """Alertmanager's webhook receiver: counts notifications and the alerts in them."""
-
-    notifications = 0
-    alerts = 0
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with contextlib.suppress(ValueError):
-            Sink.alerts += len(json.loads(body).get("alerts", []))
-        Sink.notifications += 1
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-class SinkServer(ThreadingHTTPServer):
-    """Alertmanager closing a connection to the sink is not worth a traceback in the bench's output."""
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-def start_alertmanager(watch: Resources, binary: str) -> tuple[str, subprocess.Popen]:
-    sink = SinkServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=sink.serve_forever, daemon=True, name="am-sink").start()
-    watch.stack.callback(sink.server_close)
-    watch.stack.callback(sink.shutdown)
-    config = watch.workdir / "alertmanager.yml"
+@contextlib.contextmanager
+def alertmanager(watch: Resources, binary: str, name: str):
+    """A fresh Alertmanager for one round (its state starts empty; the console's does not), with
+    its webhook sink in a process of its own; yields its base URL and process, stops both after."""
+    sink_port = free_port()
+    sink_script = str(Path(__file__).parent / "_am_sink.py")
+    sink = watch.spawn(f"{name}-sink", [sys.executable, sink_script, str(sink_port)])
+    config = watch.workdir / f"{name}.yml"
     config.write_text(
         "route:\n  receiver: sink\n  group_by: ['check']\n  group_wait: 1s\n  group_interval: 5s\n"
         "  repeat_interval: 1h\n"
         "receivers:\n  - name: sink\n    webhook_configs:\n"
-        f"      - url: http://127.0.0.1:{sink.server_address[1]}/hook\n        send_resolved: false\n"
+        f"      - url: http://127.0.0.1:{sink_port}/hook\n        send_resolved: false\n"
     )
-    storage = watch.workdir / "alertmanager-data"
+    storage = watch.workdir / f"{name}-data"
     storage.mkdir()
     port = free_port()
     proc = watch.spawn(
-        "alertmanager",
+        name,
         [
             binary,
             f"--config.file={config}",
@@ -524,8 +499,12 @@ def start_alertmanager(watch: Resources, binary: str) -> tuple[str, subprocess.P
         ],
     )
     base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: answers(f"{base}/-/ready"), 30, "Alertmanager to be ready")
-    return base, proc
+    try:
+        wait_until(lambda: answers(f"{base}/-/ready"), 30, "Alertmanager to be ready")
+        yield base, proc
+    finally:
+        stop_process(proc)
+        stop_process(sink)
 
 
 def alertmanager_version(binary: str) -> str:
@@ -618,11 +597,17 @@ class Side:
     """One side of one round: its rate and the server CPU it used."""
 
     phase: Phase
-    cpu: float
+    #: pid → CPU seconds used during the run
+    used: dict[int, float]
 
     @property
     def cpu_ms(self) -> float:
-        return 1000 * self.cpu / self.phase.emissions if self.phase.emissions else float("nan")
+        return self.share_ms(self.used)
+
+    def share_ms(self, pids) -> float:
+        """CPU ms per emission of the processes among ``pids`` (all of them: ``cpu_ms``)."""
+        cpu = sum(self.used.get(pid, 0.0) for pid in pids)
+        return 1000 * cpu / self.phase.emissions if self.phase.emissions else float("nan")
 
 
 def measured(batches: list[list[str]], post, senders: int, name: str, pids) -> Side:
@@ -647,7 +632,7 @@ def measured(batches: list[list[str]], post, senders: int, name: str, pids) -> S
     done.set()
     watcher.join()
     seen.update(cpu_seconds(pids()))
-    return Side(phase, sum(used - before.get(pid, 0.0) for pid, used in seen.items()))
+    return Side(phase, {pid: used - before.get(pid, 0.0) for pid, used in seen.items()})
 
 
 def ingest_rounds(args, watch: Resources, client: httpx.Client, sandboxes: dict, surfaces_file: Path) -> bool:
@@ -656,12 +641,10 @@ def ingest_rounds(args, watch: Resources, client: httpx.Client, sandboxes: dict,
     if binary is None:
         print("ingest rounds skipped: no Alertmanager to compare with")
         return True
-    am_base, am_proc = start_alertmanager(watch, binary)
     db_url = create_database(watch)
     token = operator_token(db_url)
     base, web = start_console(watch, args, db_url, sandboxes, surfaces_file, worker=False, name="web-ingest")
     ours = console_poster(client, base, token)
-    theirs = alertmanager_poster(client, am_base)
     version = alertmanager_version(binary)
 
     web_pids = process_tree(web.pid)  # gunicorn's master and workers: they stay
@@ -674,7 +657,7 @@ def ingest_rounds(args, watch: Resources, client: httpx.Client, sandboxes: dict,
     print(f"\ningest rounds: console (PostgreSQL, {args.web_workers} web workers) vs Alertmanager {version}")
     header = (
         f"{'shape':<18} {'round':>5} {'AM emit/s':>10} {'console emit/s':>14} {'ratio':>6} "
-        f"{'AM CPU ms/emit':>14} {'console CPU ms/emit':>19} {'errors':>6}"
+        f"{'AM CPU ms/emit':>14} {'console CPU ms/emit':>19} {'web/db':>11} {'errors':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -683,15 +666,19 @@ def ingest_rounds(args, watch: Resources, client: httpx.Client, sandboxes: dict,
         ratios, cpus = [], []
         for round_ in range(1, args.rounds + 1):
             batches = shape.batches(f"storm-{number}{round_}")
-            am = measured(batches, theirs, shape.senders, "alertmanager", lambda: [am_proc.pid])
+            with alertmanager(watch, binary, f"alertmanager-{number}{round_}") as (am_base, am_proc):
+                theirs = alertmanager_poster(client, am_base)
+                am = measured(batches, theirs, shape.senders, "alertmanager", lambda: [am_proc.pid])
             us = measured(batches, ours, shape.senders, "console", console_pids)
             ratio = us.phase.rate / am.phase.rate if am.phase.rate else float("nan")
             ratios.append(ratio)
             cpus.append(us.cpu_ms)
             errors = len(am.phase.errors) + len(us.phase.errors)
+            web_ms = us.share_ms(web_pids)
+            web_db = f"{web_ms:.3f}/{us.cpu_ms - web_ms:.3f}"
             print(
                 f"{shape!s:<18} {round_:>5} {am.phase.rate:>10.0f} {us.phase.rate:>14.0f} {ratio:>6.2f} "
-                f"{am.cpu_ms:>14.3f} {us.cpu_ms:>19.3f} {errors:>6}",
+                f"{am.cpu_ms:>14.3f} {us.cpu_ms:>19.3f} {web_db:>11} {errors:>6}",
                 flush=True,
             )
             for problem in sorted(set(am.phase.errors + us.phase.errors))[:3]:
