@@ -14,7 +14,7 @@ from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.context import build_console
 from raxx_console.outbox.models import OutboxItem
 from raxx_console.tickets.models import Ticket
-from tests.alerts.helpers import AUTO_TICKET_FLAG, alert, decided, set_flag, signal, tickets
+from tests.alerts.helpers import AUTO_TICKET_FLAG, alert, decided, deliver, set_flag, signal, tickets
 from tests.support.accounts import make_token, make_user
 
 
@@ -89,6 +89,36 @@ def test_the_same_alert_twice_in_one_batch(console):
     assert (fired.decision, resolved.decision) == ("first", "resolved")
     assert alert(console, fired.alert_key).state == "resolved"
     assert {t.dedup_key: t.state for t in tickets(console)}[fired.alert_key] == "cancelled"
+
+
+def test_a_quiet_repeat_writes_its_decision_again_after_another_one(console):
+    """The row's ``quiet_digest`` lets steady repeats skip the decision log; a decision written
+    by any other emission clears it, so a repeat that comes back to an older decision still
+    writes it (the log reads first, repeat, escalated, deescalated, repeat)."""
+    key = emit(console, signal("flip"))[0].alert_key
+    for severity in ("P2", "P2", "P1", "P2", "P2", "P2"):
+        console.clock.advance(1)  # within the minute: the reminder's time reads the same
+        emit(console, signal("flip", severity), signal("other"))
+    assert decided(console, key, "aggregator") == ["first", "repeat", "escalated", "deescalated", "repeat"]
+    assert decided(console, key, "slack_dm") == ["notified", "suppressed", "notified", "notified", "suppressed"]
+    assert alert(console, key).emit_count == 7
+
+
+def test_a_ticket_filed_between_quiet_repeats_is_written_once(console, freescout_sandbox, slack_sandbox):
+    """Steady repeats read no decisions; the first one after the ticket is filed reads them and
+    writes only what changed (the auto-ticket hook's ``deduped``)."""
+    keys = [r.alert_key for r in emit(console, signal("a"), signal("b"))]
+    console.clock.advance(1)
+    emit(console, signal("a"), signal("b"))
+    deliver(console)
+    for _ in range(3):
+        console.clock.advance(1)
+        results = emit(console, signal("a"), signal("b"))
+        assert [r.hooks["auto_ticket"] for r in results] == ["deduped", "deduped"]
+    for key in keys:
+        assert decided(console, key, "auto_ticket") == ["ticket_reserved", "ticket_pending", "deduped"]
+        assert decided(console, key, "aggregator") == ["first", "repeat"]
+        assert alert(console, key).emit_count == 5
 
 
 @pytest.mark.parametrize("rounds", [6])

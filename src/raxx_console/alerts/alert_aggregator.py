@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -129,7 +130,13 @@ def emit_batch(console: Console, session: Session, signals: Sequence[AlertSignal
     new_rows = [
         _new_row(*identities[i], now, signals[i]) for i in first.values() if signals[i].status == FIRING
     ]
-    snapshots, inserted, decisions = lock_alerts(session, list(first), new_rows)
+    times = Counter(alert_id for alert_id, _key in identities)
+    steady = [  # likely quiet repeats: the batch's one signal of the alert, firing
+        f"{alert_id} {signals[i].severity}"
+        for alert_id, i in first.items()
+        if times[alert_id] == 1 and signals[i].status == FIRING
+    ]
+    snapshots, inserted, decisions = lock_alerts(session, list(first), new_rows, steady)
     session.info[DECISION_LOG] = decisions
     try:
         batch = _SetBatch(console, session, now, decisions)
@@ -225,17 +232,17 @@ class _SetBatch:
             or signal.severity != alert.severity
         ):
             return False
-        quiet: list[tuple[str, Decision]] = []
+        decided: list[tuple[str, Event, Decision]] = [
+            (AGGREGATOR, "repeat", Decision("repeat", _still_firing(alert)))
+        ]
         for hook in self.repeat_hooks:
             decision = hook.quiet_repeat(self.console, alert, self.now) if hook.quiet_repeat else None
             if decision is None:
                 return False
-            quiet.append((hook.name, decision))
-        self.decisions.add(self.now, alert, AGGREGATOR, "repeat", Decision("repeat", _still_firing(alert)))
-        hooks: dict[str, str] = {}
-        for name, decision in quiet:
-            self._decide(alert, name, "repeat", decision, hooks)
-        self.updates.append(_update_row(alert.id, signal, alert.slack_seq))
+            decided.append((hook.name, "repeat", decision))
+        digest = self.decisions.quiet(self.now, alert, decided)
+        hooks = {name: decision.decision for name, _event, decision in decided[1:]}
+        self.updates.append(_update_row(alert.id, signal, alert.slack_seq, digest))
         self.results[index] = EmitResult(alert.alert_key, alert.alert_id, "repeat", "repeat", hooks)
         self.quiet.append((alert, "repeat", hooks))
         self.repeats += 1
@@ -307,7 +314,9 @@ def _signal_of(alert: Alert) -> AlertSignal:
     return AlertSignal(alert.source, alert.check, alert.severity, alert.title, alert.details, alert.labels)
 
 
-def _update_row(pk: int, signal: AlertSignal, slack_seq: int) -> dict[str, Any]:
+def _update_row(
+    pk: int, signal: AlertSignal, slack_seq: int, quiet_digest: int | None = None
+) -> dict[str, Any]:
     """``store.apply_emissions``'s row: what the signal says, the counters moved by the UPDATE."""
     return {
         "id": pk,
@@ -320,6 +329,7 @@ def _update_row(pk: int, signal: AlertSignal, slack_seq: int) -> dict[str, Any]:
         "notified": False,
         "ticket_pk": None,
         "ticket_lifetime": None,
+        "quiet_digest": quiet_digest,
     }
 
 
