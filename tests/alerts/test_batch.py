@@ -14,7 +14,7 @@ from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.context import build_console
 from raxx_console.outbox.models import OutboxItem
 from raxx_console.tickets.models import Ticket
-from tests.alerts.helpers import AUTO_TICKET_FLAG, alert, decided, deliver, set_flag, signal, tickets
+from tests.alerts.helpers import AUTO_TICKET_FLAG, alert, decided, deliver, items, set_flag, signal, tickets
 from tests.support.accounts import make_token, make_user
 
 
@@ -100,7 +100,13 @@ def test_a_quiet_repeat_writes_its_decision_again_after_another_one(console):
         console.clock.advance(1)  # within the minute: the reminder's time reads the same
         emit(console, signal("flip", severity), signal("other"))
     assert decided(console, key, "aggregator") == ["first", "repeat", "escalated", "deescalated", "repeat"]
-    assert decided(console, key, "slack_dm") == ["notified", "suppressed", "notified", "notified", "suppressed"]
+    assert decided(console, key, "slack_dm") == [
+        "notified",
+        "suppressed",
+        "notified",
+        "notified",
+        "suppressed",
+    ]
     assert alert(console, key).emit_count == 7
 
 
@@ -156,6 +162,45 @@ def test_concurrent_batches_sharing_alerts_file_once_and_count_every_emission(co
         assert {a.emit_count for a in rows} == {2 * rounds}, "every emission of both batches counted"
         assert all(decided == "first" for decided in _first_decisions(session, rows))
     assert sorted(t.dedup_key for t in tickets(console)) == sorted(a.alert_key for a in rows)
+
+
+def test_a_first_fire_that_loses_its_row_to_another_writer_keeps_no_reservation(
+    console, backend, monkeypatch
+):
+    """The batch reserves its new alerts' tickets before inserting their rows; one whose row
+    another writer inserted meanwhile (here at P3: no ticket) drops its reservation and its DM,
+    and its emission is what it is against that row — an escalation that files the one ticket."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time: nothing can insert between the two statements")
+    other = build_console(console.settings, clock=console.clock)
+    reserve_many = alert_aggregator.tickets.reserve_many
+    once: list[bool] = []
+
+    def meanwhile(*args, **kwargs):
+        reserved = reserve_many(*args, **kwargs)
+        if not once:  # commits while this batch is between its statements
+            once.append(True)
+            emit(other, signal("contested", "P3"))
+        return reserved
+
+    monkeypatch.setattr(alert_aggregator.tickets, "reserve_many", meanwhile)
+    contested, fresh = emit(console, signal("contested"), signal("fresh"))
+    other.db.dispose()
+    assert (contested.event, contested.decision) == ("severity_change", "escalated")
+    assert (fresh.event, fresh.decision) == ("fire", "first")
+    assert decided(console, contested.alert_key, "aggregator") == ["first", "escalated"]
+    assert sorted(t.dedup_key for t in tickets(console)) == sorted([contested.alert_key, fresh.alert_key])
+    assert len(items(console, "freescout.create")) == 2, "no create item for the dropped reservation"
+    dms = [
+        i.payload["event"]
+        for i in items(console, "slack.dm")
+        if i.payload["alert_key"] == contested.alert_key
+    ]
+    recipients = len(console.settings.SLACK_ALERT_DM_USER_IDS)
+    assert dms == ["fire"] * recipients + ["severity_change"] * recipients, (
+        "the other's fire DMs, our escalation's"
+    )
+    assert alert(console, contested.alert_key).emit_count == 2
 
 
 def _first_decisions(session, rows) -> list[str]:

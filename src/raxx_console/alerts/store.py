@@ -85,41 +85,58 @@ _SNAPSHOT = select(
 
 
 def lock_alerts(
-    session: Session, alert_ids: list[str], new_rows: list[dict[str, Any]], steady: list[str]
-) -> tuple[dict[str, AlertSnapshot], dict[str, int], DecisionLog]:
-    """A batch's alert rows, locked in ``alert_id`` order; the missing ones of ``new_rows`` inserted;
-    and the batch's ``DecisionLog``.
+    session: Session, alert_ids: list[str], steady: list[str]
+) -> tuple[dict[str, AlertSnapshot], DecisionLog]:
+    """A batch's alert rows that exist, locked in ``alert_id`` order, and the batch's ``DecisionLog``.
 
-    One ordered ``SELECT … FOR UPDATE`` locks the rows that exist and reads each one's current
-    ticket state (snapshots) and, on PostgreSQL, each hook's latest decision (one round trip,
-    not two) — except for ``steady`` alerts (``"<alert_id> <severity>"``: the batch's one signal
-    for it fires at that severity) whose row still is firing at it and holds a ``quiet_digest``:
-    those are likely quiet repeats, and ``DecisionLog.quiet`` needs no look-up when their
-    decisions have the same digest. Then the rows of ``new_rows`` (``alert_id`` order) that did
-    not exist go in with one multi-row ``INSERT … ON CONFLICT DO NOTHING``, and the ones it
-    inserted come back as ``alert_id → pk``. One another writer inserted meanwhile waits for it,
-    then is locked and read like the rest. Two batches sharing alerts lock them in the same
-    order, so they cannot deadlock. SQLite has no row locks: a no-op UPDATE takes the write lock
-    first, and the latest decisions are read by a query of their own.
+    One ordered ``SELECT … FOR UPDATE`` locks the rows and reads each one's current ticket state
+    (snapshots) and, on PostgreSQL, each hook's latest decision (one round trip, not two) —
+    except for ``steady`` alerts (``"<alert_id> <severity>"``: the batch's one signal for it
+    fires at that severity) whose row still is firing at it and holds a ``quiet_digest``: those
+    are likely quiet repeats, and ``DecisionLog.quiet`` needs no look-up when their decisions
+    have the same digest. Two batches sharing alerts lock them in the same order, so they cannot
+    deadlock. SQLite has no row locks: a no-op UPDATE takes the write lock first, and the latest
+    decisions are read by a query of their own.
     """
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
         _take_sqlite_write_lock(session, alert_ids)
     decisions = DecisionLog(session)
     snapshots = _snapshots(session, alert_ids, decisions, None if sqlite else steady)
-    missing = [row for row in new_rows if row["alert_id"] not in snapshots]
-    inserted: dict[str, int] = {}
-    if missing:
-        added = insert_rows(
-            session, _alerts, missing, on_conflict="(alert_id) DO NOTHING", returning="alert_id, id"
-        )
-        inserted = {row[0]: row[1] for row in added}
-        raced = [row["alert_id"] for row in missing if row["alert_id"] not in inserted]
-        if raced:
-            snapshots.update(_snapshots(session, raced, decisions, None if sqlite else []))
     if sqlite:
         decisions.read([snapshot.id for snapshot in snapshots.values()])
-    return snapshots, inserted, decisions
+    return snapshots, decisions
+
+
+def insert_alerts(
+    session: Session, rows: list[dict[str, Any]], decisions: DecisionLog
+) -> tuple[dict[str, int], dict[str, AlertSnapshot]]:
+    """Brand-new alerts' rows (``alert_id`` order), each as its first fire leaves it, with one
+    multi-row ``INSERT … ON CONFLICT DO NOTHING``: ``alert_id → pk`` of those it inserted, and
+    the snapshots of those another writer inserted meanwhile (it is waited for, then they are
+    locked and read like ``lock_alerts``'s)."""
+    if not rows:
+        return {}, {}
+    added = insert_rows(session, _alerts, rows, on_conflict="(alert_id) DO NOTHING", returning="alert_id, id")
+    inserted: dict[str, int] = {row[0]: row[1] for row in added}
+    raced = [row["alert_id"] for row in rows if row["alert_id"] not in inserted]
+    if not raced:
+        return inserted, {}
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    snapshots = _snapshots(session, raced, decisions, None if sqlite else [])
+    if sqlite:
+        decisions.read([snapshot.id for snapshot in snapshots.values()])
+    return inserted, snapshots
+
+
+def point_at_ticket(session: Session, alert_pk: int, ticket_pk: int | None, lifetime: int | None) -> None:
+    """Set an alert row's ticket (a first fire whose reservation was made one by one)."""
+    session.execute(
+        update(Alert)
+        .where(Alert.id == alert_pk)
+        .values(ticket_pk=ticket_pk, ticket_lifetime=lifetime)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _snapshots(
@@ -153,38 +170,26 @@ def _steady_row(steady: list[str]) -> ColumnElement[bool]:
 
 _UPDATE_COLUMNS = (
     ("id", "bigint"),
-    ("severity", "text"),
     ("title", "text"),
     ("details", "text"),
     ("labels", "jsonb"),
     ("surface_id", "text"),
-    ("slack_seq", "int"),
-    ("notified", "boolean"),
-    ("ticket_pk", "bigint"),
-    ("ticket_lifetime", "int"),
     ("quiet_digest", "bigint"),
 )
 
 
 def apply_emissions(session: Session, now: datetime, rows: list[dict[str, Any]]) -> None:
-    """One ``UPDATE … FROM`` for the batch's set-based emissions (first fires and quiet repeats).
-
-    Each row: ``id``, the signal's ``severity``/``title``/``details``/``labels``/``surface_id``,
-    ``slack_seq``, ``notified`` (a DM went out now), the ``ticket_pk``/``ticket_lifetime``
-    reserved now (null: unchanged) and the ``quiet_digest`` (``DecisionLog.quiet``'s, null for a
-    first fire). Counts and last-seen live here, on the alert row.
+    """One ``UPDATE … FROM`` for the batch's quiet repeats: the counters moved, what the signal
+    says (``title``/``details``/``labels``/``surface_id``; its severity is the row's) and the
+    ``quiet_digest`` (``DecisionLog.quiet``'s). Counts and last-seen live here, on the alert row.
     """
     if not rows:
         return
     dialect = session.get_bind().dialect
     statement = text(
-        "UPDATE alerts AS a SET severity = v.severity, title = v.title, details = v.details, "  # noqa: S608
-        "labels = v.labels, surface_id = v.surface_id, last_emit_at = :now, "
-        "emit_count = a.emit_count + 1, slack_seq = v.slack_seq, "
-        "slack_notified_at = CASE WHEN v.notified THEN :now ELSE a.slack_notified_at END, "
-        "ticket_pk = COALESCE(v.ticket_pk, a.ticket_pk), "
-        "ticket_lifetime = COALESCE(v.ticket_lifetime, a.ticket_lifetime), quiet_digest = v.quiet_digest "
-        f"FROM {json_rowset(dialect, _UPDATE_COLUMNS)} WHERE a.id = v.id"
+        "UPDATE alerts AS a SET title = v.title, details = v.details, labels = v.labels, "  # noqa: S608
+        "surface_id = v.surface_id, last_emit_at = :now, emit_count = a.emit_count + 1, "
+        f"quiet_digest = v.quiet_digest FROM {json_rowset(dialect, _UPDATE_COLUMNS)} WHERE a.id = v.id"
     ).bindparams(bindparam("now", type_=_alerts.c.last_emit_at.type))
     session.connection().execute(statement, {"now": now, "rows": json_rows(dialect, rows)})
 
