@@ -144,28 +144,17 @@ def _snapshots(
 ) -> dict[str, AlertSnapshot]:
     """The rows' snapshots, their digests noted in ``decisions``; on PostgreSQL (``steady`` not
     None) locked, with each hook's latest decision unless the row is steady."""
-    query = _SNAPSHOT.add_columns(_alerts.c.quiet_digest)
-    query = query.where(_alerts.c.alert_id.in_(sorted(alert_ids))).order_by(_alerts.c.alert_id)
     found: dict[str, AlertSnapshot] = {}
     if steady is None:
-        for row in session.connection().execute(query):
+        for row in session.connection().execute(_SNAPSHOTS_SQLITE, {"ids": alert_ids}):
             found[row.alert_id] = AlertSnapshot(*row[:-1])  # ``_SNAPSHOT``'s columns are its fields
             decisions.digests[row.id] = row.quiet_digest
         return found
-    latest = case((_steady_row(steady), null()), else_=_LATEST_OF_ROW).label("latest")
-    for row in session.connection().execute(query.add_columns(latest).with_for_update(of=_alerts)):
+    for row in session.connection().execute(_LOCK_PG, {"ids": alert_ids, "steady": steady}):
         snapshot = AlertSnapshot(*row[:-2])
         found[snapshot.alert_id] = snapshot
         decisions.known(snapshot.id, row[-2], row[-1])
     return found
-
-
-def _steady_row(steady: list[str]) -> ColumnElement[bool]:
-    return and_(
-        _alerts.c.quiet_digest.is_not(None),
-        _alerts.c.state == FIRING,
-        (_alerts.c.alert_id + " " + _alerts.c.severity) == any_(bindparam("steady", steady, ARRAY(Text))),
-    )
 
 
 _UPDATE_COLUMNS = (
@@ -324,6 +313,29 @@ _LATEST_OF_ROW: ColumnElement[Any] = literal_column(
     f"(SELECT COALESCE(json_agg(json_build_array({_HOOK_AND_SAME})), '[]') FROM "  # noqa: S608
     f"(SELECT DISTINCT ON (hook) {_HOOK_AND_SAME} FROM alert_decisions "
     "WHERE alert_pk = alerts.id ORDER BY hook, id DESC) AS d)"
+)
+
+
+_SNAPSHOTS_SQLITE = (
+    _SNAPSHOT.add_columns(_alerts.c.quiet_digest)
+    .where(_alerts.c.alert_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_alerts.c.alert_id)
+)
+#: A steady row (see ``lock_alerts``): ``steady`` holds ``"<alert_id> <severity>"`` strings.
+_STEADY = and_(
+    _alerts.c.quiet_digest.is_not(None),
+    _alerts.c.state == FIRING,
+    (_alerts.c.alert_id + " " + _alerts.c.severity) == any_(bindparam("steady", type_=ARRAY(Text))),
+)
+#: PostgreSQL's lock: one array parameter per list (not a bound value per alert), the same
+#: statement for every batch.
+_LOCK_PG = (
+    _SNAPSHOT.add_columns(
+        _alerts.c.quiet_digest, case((_STEADY, null()), else_=_LATEST_OF_ROW).label("latest")
+    )
+    .where(_alerts.c.alert_id == any_(bindparam("ids", type_=ARRAY(Text))))
+    .order_by(_alerts.c.alert_id)
+    .with_for_update(of=_alerts)
 )
 
 
