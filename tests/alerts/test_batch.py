@@ -13,7 +13,8 @@ from raxx_console.alerts import alert_aggregator, ingest, store
 from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.context import build_console
 from raxx_console.outbox.models import OutboxItem
-from raxx_console.tickets.models import Ticket
+from raxx_console.tickets import service as tickets_service
+from raxx_console.tickets.models import ENTRY_ALERT, Ticket
 from tests.alerts.helpers import AUTO_TICKET_FLAG, alert, decided, deliver, items, set_flag, signal, tickets
 from tests.support.accounts import make_token, make_user
 
@@ -201,6 +202,31 @@ def test_a_first_fire_that_loses_its_row_to_another_writer_keeps_no_reservation(
         "the other's fire DMs, our escalation's"
     )
     assert alert(console, contested.alert_key).emit_count == 2
+
+
+def test_a_first_fire_whose_key_has_a_reservation_in_flight_adopts_it(console):
+    """``reserve_many`` cannot reserve a key with a pending ticket; that first fire files the
+    ordinary way after its row is in — it adopts the reservation and its row points at it."""
+    key = alert_aggregator.alert_identity("ci", "adopts")[1]
+    with console.db.session() as session:
+        request = tickets_service.TicketRequest(
+            entry=ENTRY_ALERT,
+            dedup_key=key,
+            title="left over",
+            tags=(),
+            requested_by="test",
+            selected_env="development",
+            build_body=lambda ref, related: ref,
+        )
+        reservation = tickets_service.reserve(session, console.clock, console.settings, request)
+        assert reservation is not None
+        left_over = reservation.ticket.id
+    adopted, fresh = emit(console, signal("adopts"), signal("fresh"))
+    assert (adopted.decision, adopted.hooks["auto_ticket"]) == ("first", "ticket_pending")
+    assert fresh.hooks["auto_ticket"] == "ticket_reserved"
+    assert alert(console, key).ticket_pk == left_over
+    assert alert(console, key).emit_count == 1
+    assert sorted(t.dedup_key for t in tickets(console)) == sorted([key, fresh.alert_key])
 
 
 def _first_decisions(session, rows) -> list[str]:
