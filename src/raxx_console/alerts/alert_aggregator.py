@@ -10,17 +10,20 @@ that changed in ``alert_decisions`` with its reason.
 A batch (``emit_batch``; ``emit`` is a batch of one) is stored with a few statements whatever its
 size — the **set-based path**, taken by the common emissions:
 
-* a brand-new alert's first fire: the rows inserted together, each hook's ``first_fire`` plan
-  (DMs, a ticket to reserve) written together (``tickets.reserve_many``, ``outbox.enqueue_many``);
-* a repeat that every hook says is quiet (``Hook.quiet_repeat``): only the row's counters move.
+* a brand-new alert's first fire: each hook's ``first_fire`` plan (DMs, a ticket to reserve)
+  made before the row exists, the tickets reserved together (``tickets.reserve_many``), then the
+  rows inserted together as their fires leave them (``store.insert_alerts``), the outbox items
+  enqueued together (``outbox.enqueue_many``);
+* a repeat that every hook says is quiet (``Hook.quiet_repeat``): only the row's counters move,
+  with one ``UPDATE … FROM`` for all of them.
 
-Then one ``UPDATE … FROM`` applies them all to the alert rows, and one insert writes the
-decisions that changed. The rare transitions — a severity change, a resolve, a new lifetime, a
-reminder due, a ticket to file on a repeat — take the **per-alert path** (``_emit_one``), after
-the set-based statements and in the same transaction. Log lines (INFO): ``alert_aggregator emit
-alert_key=… severity=… status=… decision=…`` (FM2 Step 3's grep) for every emission but a quiet
-repeat in a batch of several, and for such a batch one line with its counts. Why it is built
-this way: docs/decisions.md ("Set-based alert ingest" and the entries after it).
+One insert writes the decisions that changed. The rare transitions — a severity change, a
+resolve, a new lifetime, a reminder due, a ticket to file on a repeat — take the **per-alert
+path** (``_emit_one``), after the set-based statements and in the same transaction. Log lines
+(INFO): ``alert_aggregator emit alert_key=… severity=… status=… decision=…`` (FM2 Step 3's
+grep) for every emission but a quiet repeat in a batch of several, and for such a batch one
+line with its counts. Why it is built this way: docs/decisions.md ("Set-based alert ingest"
+and the entries after it).
 """
 
 from __future__ import annotations
