@@ -230,12 +230,16 @@ def json_rows(dialect: Dialect, rows: Sequence[dict[str, Any]]) -> str:
     """``rows`` as the ``:rows`` of ``json_rowset``: datetimes as each backend stores them."""
 
     postgres = dialect.name == "postgresql"
+    texts: dict[datetime, str] = {}  # a batch's rows mostly share one ``now``: formatted once
 
     def stored(item: Any) -> Any:
         if not isinstance(item, datetime):
             raise TypeError(f"{type(item).__name__} is not JSON serializable")
-        utc = item.astimezone(UTC)
-        return utc.isoformat() if postgres else f"{utc:%Y-%m-%d %H:%M:%S.%f}"
+        text = texts.get(item)
+        if text is None:
+            utc = item.astimezone(UTC)
+            text = texts[item] = utc.isoformat() if postgres else f"{utc:%Y-%m-%d %H:%M:%S.%f}"
+        return text
 
     return json.dumps(rows, default=stored)
 

@@ -13,8 +13,9 @@ from raxx_console.alerts import alert_aggregator, ingest, store
 from raxx_console.alerts.models import Alert, AlertDecision
 from raxx_console.context import build_console
 from raxx_console.outbox.models import OutboxItem
-from raxx_console.tickets.models import Ticket
-from tests.alerts.helpers import AUTO_TICKET_FLAG, alert, decided, set_flag, signal, tickets
+from raxx_console.tickets import service as tickets_service
+from raxx_console.tickets.models import ENTRY_ALERT, Ticket
+from tests.alerts.helpers import AUTO_TICKET_FLAG, alert, decided, deliver, items, set_flag, signal, tickets
 from tests.support.accounts import make_token, make_user
 
 
@@ -91,6 +92,42 @@ def test_the_same_alert_twice_in_one_batch(console):
     assert {t.dedup_key: t.state for t in tickets(console)}[fired.alert_key] == "cancelled"
 
 
+def test_a_quiet_repeat_writes_its_decision_again_after_another_one(console):
+    """The row's ``quiet_digest`` lets steady repeats skip the decision log; a decision written
+    by any other emission clears it, so a repeat that comes back to an older decision still
+    writes it (the log reads first, repeat, escalated, deescalated, repeat)."""
+    key = emit(console, signal("flip"))[0].alert_key
+    for severity in ("P2", "P2", "P1", "P2", "P2", "P2"):
+        console.clock.advance(1)  # within the minute: the reminder's time reads the same
+        emit(console, signal("flip", severity), signal("other"))
+    assert decided(console, key, "aggregator") == ["first", "repeat", "escalated", "deescalated", "repeat"]
+    assert decided(console, key, "slack_dm") == [
+        "notified",
+        "suppressed",
+        "notified",
+        "notified",
+        "suppressed",
+    ]
+    assert alert(console, key).emit_count == 7
+
+
+def test_a_ticket_filed_between_quiet_repeats_is_written_once(console, freescout_sandbox, slack_sandbox):
+    """Steady repeats read no decisions; the first one after the ticket is filed reads them and
+    writes only what changed (the auto-ticket hook's ``deduped``)."""
+    keys = [r.alert_key for r in emit(console, signal("a"), signal("b"))]
+    console.clock.advance(1)
+    emit(console, signal("a"), signal("b"))
+    deliver(console)
+    for _ in range(3):
+        console.clock.advance(1)
+        results = emit(console, signal("a"), signal("b"))
+        assert [r.hooks["auto_ticket"] for r in results] == ["deduped", "deduped"]
+    for key in keys:
+        assert decided(console, key, "auto_ticket") == ["ticket_reserved", "ticket_pending", "deduped"]
+        assert decided(console, key, "aggregator") == ["first", "repeat"]
+        assert alert(console, key).emit_count == 5
+
+
 @pytest.mark.parametrize("rounds", [6])
 def test_concurrent_batches_sharing_alerts_file_once_and_count_every_emission(console, rounds):
     """Two processes' batches over the same alerts, in opposite orders: no deadlock, one ticket
@@ -126,6 +163,70 @@ def test_concurrent_batches_sharing_alerts_file_once_and_count_every_emission(co
         assert {a.emit_count for a in rows} == {2 * rounds}, "every emission of both batches counted"
         assert all(decided == "first" for decided in _first_decisions(session, rows))
     assert sorted(t.dedup_key for t in tickets(console)) == sorted(a.alert_key for a in rows)
+
+
+def test_a_first_fire_that_loses_its_row_to_another_writer_keeps_no_reservation(
+    console, backend, monkeypatch
+):
+    """The batch reserves its new alerts' tickets before inserting their rows; one whose row
+    another writer inserted meanwhile (here at P3: no ticket) drops its reservation and its DM,
+    and its emission is what it is against that row — an escalation that files the one ticket."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time: nothing can insert between the two statements")
+    other = build_console(console.settings, clock=console.clock)
+    reserve_many = alert_aggregator.tickets.reserve_many
+    once: list[bool] = []
+
+    def meanwhile(*args, **kwargs):
+        reserved = reserve_many(*args, **kwargs)
+        if not once:  # commits while this batch is between its statements
+            once.append(True)
+            emit(other, signal("contested", "P3"))
+        return reserved
+
+    monkeypatch.setattr(alert_aggregator.tickets, "reserve_many", meanwhile)
+    contested, fresh = emit(console, signal("contested"), signal("fresh"))
+    other.db.dispose()
+    assert (contested.event, contested.decision) == ("severity_change", "escalated")
+    assert (fresh.event, fresh.decision) == ("fire", "first")
+    assert decided(console, contested.alert_key, "aggregator") == ["first", "escalated"]
+    assert sorted(t.dedup_key for t in tickets(console)) == sorted([contested.alert_key, fresh.alert_key])
+    assert len(items(console, "freescout.create")) == 2, "no create item for the dropped reservation"
+    dms = [
+        i.payload["event"]
+        for i in items(console, "slack.dm")
+        if i.payload["alert_key"] == contested.alert_key
+    ]
+    recipients = len(console.settings.SLACK_ALERT_DM_USER_IDS)
+    assert dms == ["fire"] * recipients + ["severity_change"] * recipients, (
+        "the other's fire DMs, our escalation's"
+    )
+    assert alert(console, contested.alert_key).emit_count == 2
+
+
+def test_a_first_fire_whose_key_has_a_reservation_in_flight_adopts_it(console):
+    """``reserve_many`` cannot reserve a key with a pending ticket; that first fire files the
+    ordinary way after its row is in — it adopts the reservation and its row points at it."""
+    key = alert_aggregator.alert_identity("ci", "adopts")[1]
+    with console.db.session() as session:
+        request = tickets_service.TicketRequest(
+            entry=ENTRY_ALERT,
+            dedup_key=key,
+            title="left over",
+            tags=(),
+            requested_by="test",
+            selected_env="development",
+            build_body=lambda ref, related: ref,
+        )
+        reservation = tickets_service.reserve(session, console.clock, console.settings, request)
+        assert reservation is not None
+        left_over = reservation.ticket.id
+    adopted, fresh = emit(console, signal("adopts"), signal("fresh"))
+    assert (adopted.decision, adopted.hooks["auto_ticket"]) == ("first", "ticket_pending")
+    assert fresh.hooks["auto_ticket"] == "ticket_reserved"
+    assert alert(console, key).ticket_pk == left_over
+    assert alert(console, key).emit_count == 1
+    assert sorted(t.dedup_key for t in tickets(console)) == sorted([key, fresh.alert_key])
 
 
 def _first_decisions(session, rows) -> list[str]:

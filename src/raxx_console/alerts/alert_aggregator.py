@@ -10,23 +10,27 @@ that changed in ``alert_decisions`` with its reason.
 A batch (``emit_batch``; ``emit`` is a batch of one) is stored with a few statements whatever its
 size — the **set-based path**, taken by the common emissions:
 
-* a brand-new alert's first fire: the rows inserted together, each hook's ``first_fire`` plan
-  (DMs, a ticket to reserve) written together (``tickets.reserve_many``, ``outbox.enqueue_many``);
-* a repeat that every hook says is quiet (``Hook.quiet_repeat``): only the row's counters move.
+* a brand-new alert's first fire: each hook's ``first_fire`` plan (DMs, a ticket to reserve)
+  made before the row exists, the tickets reserved together (``tickets.reserve_many``), then the
+  rows inserted together as their fires leave them (``store.insert_alerts``), the outbox items
+  enqueued together (``outbox.enqueue_many``);
+* a repeat that every hook says is quiet (``Hook.quiet_repeat``): only the row's counters move,
+  with one ``UPDATE … FROM`` for all of them.
 
-Then one ``UPDATE … FROM`` applies them all to the alert rows, and one insert writes the
-decisions that changed. The rare transitions — a severity change, a resolve, a new lifetime, a
-reminder due, a ticket to file on a repeat — take the **per-alert path** (``_emit_one``), after
-the set-based statements and in the same transaction. Log lines (INFO): ``alert_aggregator emit
-alert_key=… severity=… status=… decision=…`` (FM2 Step 3's grep) for every emission but a quiet
-repeat in a batch of several, and for such a batch one line with its counts. Why it is built
-this way: docs/decisions.md ("Set-based alert ingest" and the entries after it).
+One insert writes the decisions that changed. The rare transitions — a severity change, a
+resolve, a new lifetime, a reminder due, a ticket to file on a repeat — take the **per-alert
+path** (``_emit_one``), after the set-based statements and in the same transaction. Log lines
+(INFO): ``alert_aggregator emit alert_key=… severity=… status=… decision=…`` (FM2 Step 3's
+grep) for every emission but a quiet repeat in a batch of several, and for such a batch one
+line with its counts. Why it is built this way: docs/decisions.md ("Set-based alert ingest"
+and the entries after it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,8 +55,10 @@ from raxx_console.alerts.store import (
     DECISION_LOG,
     DecisionLog,
     apply_emissions,
+    insert_alerts,
     lock_alert,
     lock_alerts,
+    point_at_ticket,
     record_decision,
 )
 from raxx_console.outbox import service as outbox
@@ -126,19 +132,25 @@ def emit_batch(console: Console, session: Session, signals: Sequence[AlertSignal
     first: dict[str, int] = {}
     for i in order:
         first.setdefault(identities[i][0], i)
-    new_rows = [
-        _new_row(*identities[i], now, signals[i]) for i in first.values() if signals[i].status == FIRING
+    times = Counter(alert_id for alert_id, _key in identities)
+    steady = [  # likely quiet repeats: the batch's one signal of the alert, firing
+        f"{alert_id} {signals[i].severity}"
+        for alert_id, i in first.items()
+        if times[alert_id] == 1 and signals[i].status == FIRING
     ]
-    snapshots, inserted, decisions = lock_alerts(session, list(first), new_rows)
+    snapshots, decisions = lock_alerts(session, list(first), steady)
     session.info[DECISION_LOG] = decisions
     try:
         batch = _SetBatch(console, session, now, decisions)
-        rows = {row["alert_id"]: row for row in new_rows}
         for alert_id, i in first.items():
-            if alert_id in inserted:
-                if not batch.first_fire(i, inserted[alert_id], rows[alert_id]):
+            if alert_id not in snapshots and signals[i].status == FIRING:
+                if not batch.plan_fire(i, _new_row(*identities[i], now, signals[i])):
                     batch.per_alert.add(i)
-            elif not batch.quiet_repeat(i, snapshots.get(alert_id), signals[i]):
+        snapshots.update(batch.insert_fires())
+        for alert_id, i in first.items():
+            if i in batch.results or i in batch.per_alert:
+                continue
+            if not batch.quiet_repeat(i, snapshots.get(alert_id), signals[i]):
                 batch.per_alert.add(i)
         results = batch.write()
         for i in order:
@@ -163,16 +175,28 @@ def emit_batch(console: Console, session: Session, signals: Sequence[AlertSignal
 
 
 @dataclass
-class _Reservation:
+class _Fire:
+    """A brand-new alert's first fire as its hooks planned it, before its row is inserted."""
+
     index: int
     alert: Alert
-    hook: str
-    plan: TicketPlan
-    hooks: dict[str, str]
+    row: dict[str, Any]
+    #: (hook, decision) in order, the aggregator's first; the reservation's comes after them.
+    decided: list[tuple[str, Decision]]
+    items: list[outbox.NewItem] = field(default_factory=list)
+    #: The hook that wants a ticket, and its plan.
+    ticket: tuple[str, TicketPlan] | None = None
+    #: What ``tickets.reserve_many`` gave it: (ticket pk, ref, create item), or None.
+    reserved: tuple[int, str, outbox.NewItem] | None = None
 
 
 class _SetBatch:
-    """The set-based part of a batch: first fires and quiet repeats, written together by ``write``."""
+    """The set-based part of a batch: first fires and quiet repeats, written together.
+
+    A first fire is planned before its row exists (``plan_fire``; the hooks' plans only compute),
+    so its row goes in as the fire leaves it — counted, its DM noted, its ticket reserved —
+    and is never updated after (``insert_fires``).
+    """
 
     def __init__(self, console: Console, session: Session, now: datetime, decisions: DecisionLog) -> None:
         self.console, self.session, self.now, self.decisions = console, session, now, decisions
@@ -180,41 +204,90 @@ class _SetBatch:
         self.fires = self.repeats = 0
         self.quiet: list[tuple[AlertSnapshot, str, dict[str, str]]] = []
         self.results: dict[int, EmitResult] = {}
-        self.fired: list[tuple[int, Alert, dict[str, str]]] = []
+        self.planned: list[_Fire] = []
         self.updates: list[dict[str, Any]] = []
         self.items: list[outbox.NewItem] = []
-        self.reservations: list[_Reservation] = []
         self.fire_hooks = [hook for hook in HOOKS if _acts_on(hook, "fire")]
         self.repeat_hooks = [hook for hook in HOOKS if _acts_on(hook, "repeat")]
 
-    def first_fire(self, index: int, pk: int, row: dict[str, Any]) -> bool:
-        """A brand-new alert (this batch inserted its row): each hook's ``first_fire`` plan.
+    def plan_fire(self, index: int, row: dict[str, Any]) -> bool:
+        """A brand-new alert (no row yet): each hook's ``first_fire`` plan.
 
         False (the per-alert path runs the hooks) when a hook that acts on fire has no plan.
         """
         if any(hook.first_fire is None for hook in self.fire_hooks):
             return False
-        alert = Alert(id=pk, **row)  # not in the session: the batch's UPDATE writes it
+        alert = Alert(**row)  # not in the session: ``insert_fires`` inserts its row
         alert.emit_count = 1
         emission = Emission(self.console, self.session, alert, "fire", None, self.now)
-        self.decisions.add(self.now, alert, AGGREGATOR, "fire", Decision("first", _first_reason(alert)))
-        hooks: dict[str, str] = {}
+        fire = _Fire(index, alert, row, [(AGGREGATOR, Decision("first", _first_reason(alert)))])
         for hook in self.fire_hooks:
             assert hook.first_fire is not None
             try:
                 plan = hook.first_fire(emission)
             except Exception as exc:
                 log.exception("alert_aggregator hook failed hook=%s alert_key=%s", hook.name, alert.alert_key)
-                self._decide(alert, hook.name, "fire", _hook_error(hook, exc), hooks)
+                fire.decided.append((hook.name, _hook_error(hook, exc)))
                 continue
-            self.items.extend(plan.items)
+            fire.items.extend(plan.items)
             if plan.ticket is not None:
-                self.reservations.append(_Reservation(index, alert, hook.name, plan.ticket, hooks))
+                fire.ticket = (hook.name, plan.ticket)
             elif plan.decision is not None:
-                self._decide(alert, hook.name, "fire", plan.decision, hooks)
-        self.fired.append((index, alert, hooks))
-        self.fires += 1
+                fire.decided.append((hook.name, plan.decision))
+        self.planned.append(fire)
         return True
+
+    def insert_fires(self) -> dict[str, AlertSnapshot]:
+        """Reserve the planned fires' tickets (one statement), insert their rows complete (one
+        statement), keep the decisions and items of those inserted. Returns the snapshots of the
+        alerts another writer inserted meanwhile — their emissions are repeats — after dropping
+        the tickets reserved for them."""
+        if not self.planned:
+            return {}
+        wanted = [fire for fire in self.planned if fire.ticket is not None]
+        requests = [fire.ticket[1].request for fire in wanted if fire.ticket is not None]
+        reserved = tickets.reserve_many(self.session, self.console.clock, self.console.settings, requests)
+        for fire, got in zip(wanted, reserved, strict=True):
+            fire.reserved = got
+            if got is not None:
+                fire.alert.ticket_pk, fire.alert.ticket_lifetime = got[0], fire.alert.lifetime
+        inserted, raced = insert_alerts(
+            self.session, [_fired_row(fire) for fire in self.planned], self.decisions
+        )
+        lost = [f.reserved[0] for f in self.planned if f.reserved and f.alert.alert_id not in inserted]
+        tickets.drop_reservations(self.session, lost)
+        creates: list[outbox.NewItem] = []
+        for fire in self.planned:
+            if fire.alert.alert_id not in inserted:
+                continue
+            fire.alert.id = inserted[fire.alert.alert_id]
+            hooks: dict[str, str] = {}
+            for hook, decision in fire.decided:
+                if hook == AGGREGATOR:
+                    self.decisions.add(self.now, fire.alert, hook, "fire", decision)
+                else:
+                    self._decide(fire.alert, hook, "fire", decision, hooks)
+            if fire.ticket is not None:
+                self._decide(fire.alert, fire.ticket[0], "fire", self._ticket_decision(fire, creates), hooks)
+            self.items.extend(fire.items)
+            self.results[fire.index] = EmitResult(
+                fire.alert.alert_key, fire.alert.alert_id, "fire", "first", hooks
+            )
+            _log_emit(fire.alert, "first", hooks)
+            self.fires += 1
+        self.items[:0] = creates  # each ticket's create first, as ``reserve`` enqueues it
+        return raced
+
+    def _ticket_decision(self, fire: _Fire, creates: list[outbox.NewItem]) -> Decision:
+        assert fire.ticket is not None
+        plan = fire.ticket[1]
+        if fire.reserved is None:  # a reservation already in flight, or a ref clash: the ordinary way
+            decision = file_ticket(self.session, self.console, fire.alert, plan.why)
+            point_at_ticket(self.session, fire.alert.id, fire.alert.ticket_pk, fire.alert.ticket_lifetime)
+            return decision
+        ticket_pk, ref, create = fire.reserved
+        creates.append(create)
+        return plan.reserved(ticket_pk, ref)
 
     def quiet_repeat(self, index: int, alert: AlertSnapshot | None, signal: AlertSignal) -> bool:
         """A repeat that every hook says writes nothing: decided here; False sends it per-alert."""
@@ -225,54 +298,28 @@ class _SetBatch:
             or signal.severity != alert.severity
         ):
             return False
-        quiet: list[tuple[str, Decision]] = []
+        decided: list[tuple[str, Event, Decision]] = [
+            (AGGREGATOR, "repeat", Decision("repeat", _still_firing(alert)))
+        ]
         for hook in self.repeat_hooks:
             decision = hook.quiet_repeat(self.console, alert, self.now) if hook.quiet_repeat else None
             if decision is None:
                 return False
-            quiet.append((hook.name, decision))
-        self.decisions.add(self.now, alert, AGGREGATOR, "repeat", Decision("repeat", _still_firing(alert)))
-        hooks: dict[str, str] = {}
-        for name, decision in quiet:
-            self._decide(alert, name, "repeat", decision, hooks)
-        self.updates.append(_update_row(alert.id, signal, alert.slack_seq))
+            decided.append((hook.name, "repeat", decision))
+        digest = self.decisions.quiet(self.now, alert, decided)
+        hooks = {name: decision.decision for name, _event, decision in decided[1:]}
+        self.updates.append(_update_row(alert.id, signal, digest))
         self.results[index] = EmitResult(alert.alert_key, alert.alert_id, "repeat", "repeat", hooks)
         self.quiet.append((alert, "repeat", hooks))
         self.repeats += 1
         return True
 
     def write(self) -> dict[int, EmitResult]:
-        """The tickets, the outbox items (the tickets' and the DMs together) and the alert rows,
-        a statement each."""
-        self._reserve()
-        for index, alert, hooks in self.fired:
-            row = _update_row(alert.id, _signal_of(alert), alert.slack_seq)
-            row.update(
-                notified=alert.slack_notified_at == self.now,
-                ticket_pk=alert.ticket_pk,
-                ticket_lifetime=alert.ticket_lifetime,
-            )
-            self.updates.append(row)
-            self.results[index] = EmitResult(alert.alert_key, alert.alert_id, "fire", "first", hooks)
-            _log_emit(alert, "first", hooks)
+        """The outbox items (the tickets' and the DMs together) and the quiet repeats' rows, a
+        statement each."""
+        outbox.enqueue_many(self.session, self.console.clock, self.items)
         apply_emissions(self.session, self.now, self.updates)
         return self.results
-
-    def _reserve(self) -> None:
-        reserved = tickets.reserve_many(
-            self.session,
-            self.console.clock,
-            self.console.settings,
-            [r.plan.request for r in self.reservations],
-            self.items,
-        )
-        for wanted, got in zip(self.reservations, reserved, strict=True):
-            if got is None:  # a reservation already in flight, or a ref clash: the ordinary way
-                decision = file_ticket(self.session, self.console, wanted.alert, wanted.plan.why)
-            else:
-                decision = wanted.plan.reserved(*got)
-                wanted.alert.ticket_pk, wanted.alert.ticket_lifetime = got[0], wanted.alert.lifetime
-            self._decide(wanted.alert, wanted.hook, "fire", decision, wanted.hooks)
 
     def _decide(
         self, alert: Alert | AlertSnapshot, hook: str, event: Event, decision: Decision, hooks: dict[str, str]
@@ -303,23 +350,28 @@ def _new_row(alert_id: str, alert_key: str, now: datetime, signal: AlertSignal) 
     }
 
 
-def _signal_of(alert: Alert) -> AlertSignal:
-    return AlertSignal(alert.source, alert.check, alert.severity, alert.title, alert.details, alert.labels)
+def _fired_row(fire: _Fire) -> dict[str, Any]:
+    """The row as the first fire leaves it: counted, its DM sequence and time, its ticket."""
+    alert = fire.alert
+    return {
+        **fire.row,
+        "emit_count": 1,
+        "slack_seq": alert.slack_seq,
+        "slack_notified_at": alert.slack_notified_at,
+        "ticket_pk": alert.ticket_pk,
+        "ticket_lifetime": alert.ticket_lifetime,
+    }
 
 
-def _update_row(pk: int, signal: AlertSignal, slack_seq: int) -> dict[str, Any]:
-    """``store.apply_emissions``'s row: what the signal says, the counters moved by the UPDATE."""
+def _update_row(pk: int, signal: AlertSignal, quiet_digest: int) -> dict[str, Any]:
+    """``store.apply_emissions``'s row for a quiet repeat: what the signal says, and the digest."""
     return {
         "id": pk,
-        "severity": signal.severity,
         "title": signal.title[:255],
         "details": signal.details,
         "labels": dict(signal.labels),
         "surface_id": signal.labels.get("surface_id") or None,
-        "slack_seq": slack_seq,
-        "notified": False,
-        "ticket_pk": None,
-        "ticket_lifetime": None,
+        "quiet_digest": quiet_digest,
     }
 
 

@@ -9,14 +9,16 @@ last) lifetime and ``ticket_lifetime`` the lifetime it was confirmed for.
 An ``AlertDecision`` answers "why no ticket? why two?": what each hook decided on an emission,
 and why. A decision is written only when it differs from the hook's latest, so a firing alert
 does not write a row per cycle; how often it repeated is the alert row's ``emit_count`` and
-``last_emit_at`` (a repeat moves only those counters, and no index covers them).
+``last_emit_at`` (a repeat moves only those counters, and no index covers them). The row's
+``quiet_digest`` lets a quiet repeat skip reading the hooks' latest decisions (see
+``store.DecisionLog``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from raxx_console.db import Base, BigId, JSONDocument
@@ -55,6 +57,9 @@ class Alert(Base):
     #: Slack bookkeeping: the last DM event (fire, change, resolve, reminder) and a sequence for dedup keys.
     slack_notified_at: Mapped[datetime | None] = mapped_column()
     slack_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    #: Digest of the decisions of the last quiet repeat, which were then every hook's latest;
+    #: None once any other decision is written (``store.record_decision``, a first fire).
+    quiet_digest: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class AlertDecision(Base):

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, literal_column, select, text, update
+from sqlalchemy import (
+    Table,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import Label
+from sqlalchemy.sql.elements import ColumnElement
 
 from raxx_console.alerts.emission import AlertSnapshot, Decision, Event
-from raxx_console.alerts.models import Alert, AlertDecision
+from raxx_console.alerts.models import FIRING, Alert, AlertDecision
 from raxx_console.clock import iso
 from raxx_console.db import insert_rows, json_rows, json_rowset
 from raxx_console.tickets.models import ENTRY_ALERT, Ticket
@@ -69,85 +85,100 @@ _SNAPSHOT = select(
 
 
 def lock_alerts(
-    session: Session, alert_ids: list[str], new_rows: list[dict[str, Any]]
-) -> tuple[dict[str, AlertSnapshot], dict[str, int], DecisionLog]:
-    """A batch's alert rows, locked in ``alert_id`` order; the missing ones of ``new_rows`` inserted;
-    and the batch's ``DecisionLog``.
+    session: Session, alert_ids: list[str], steady: list[str]
+) -> tuple[dict[str, AlertSnapshot], DecisionLog]:
+    """A batch's alert rows that exist, locked in ``alert_id`` order, and the batch's ``DecisionLog``.
 
-    One ordered ``SELECT … FOR UPDATE`` locks the rows that exist and reads each one's current
-    ticket state (snapshots) and, on PostgreSQL, each hook's latest decision (one round trip,
-    not two); then the rows of ``new_rows`` (``alert_id`` order) that did not
-    exist go in with one multi-row ``INSERT … ON CONFLICT DO NOTHING``, and the ones it inserted
-    come back as ``alert_id → pk``. One another writer inserted meanwhile waits for it, then is
-    locked and read like the rest. Two batches sharing alerts lock them in the same order, so
-    they cannot deadlock. SQLite has no row locks: a no-op UPDATE takes the write lock first.
+    One ordered ``SELECT … FOR UPDATE`` locks the rows and reads each one's current ticket state
+    (snapshots) and, on PostgreSQL, each hook's latest decision (one round trip, not two) —
+    except for ``steady`` alerts (``"<alert_id> <severity>"``: the batch's one signal for it
+    fires at that severity) whose row still is firing at it and holds a ``quiet_digest``: those
+    are likely quiet repeats, and ``DecisionLog.quiet`` needs no look-up when their decisions
+    have the same digest. Two batches sharing alerts lock them in the same order, so they cannot
+    deadlock. SQLite has no row locks: a no-op UPDATE takes the write lock first, and the latest
+    decisions are read by a query of their own.
     """
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
         _take_sqlite_write_lock(session, alert_ids)
-    latest: _Latest | None = None if sqlite else {}
-    snapshots = _snapshots(session, alert_ids, latest)
-    missing = [row for row in new_rows if row["alert_id"] not in snapshots]
-    inserted: dict[str, int] = {}
-    if missing:
-        added = insert_rows(
-            session, _alerts, missing, on_conflict="(alert_id) DO NOTHING", returning="alert_id, id"
-        )
-        inserted = {row[0]: row[1] for row in added}
-        raced = [row["alert_id"] for row in missing if row["alert_id"] not in inserted]
-        if raced:
-            snapshots.update(_snapshots(session, raced, latest))
-    pks = [snapshot.id for snapshot in snapshots.values()]
-    return snapshots, inserted, DecisionLog(session, pks, latest)
+    decisions = DecisionLog(session)
+    snapshots = _snapshots(session, alert_ids, decisions, None if sqlite else steady)
+    if sqlite:
+        decisions.read([snapshot.id for snapshot in snapshots.values()])
+    return snapshots, decisions
 
 
-def _snapshots(session: Session, alert_ids: list[str], latest: _Latest | None) -> dict[str, AlertSnapshot]:
-    """The rows' snapshots; on PostgreSQL (``latest`` not None) locked, with each hook's latest
-    decision put in ``latest``."""
-    query = _SNAPSHOT.where(_alerts.c.alert_id.in_(sorted(alert_ids))).order_by(_alerts.c.alert_id)
-    if latest is None:
-        return {row.alert_id: AlertSnapshot(**row._mapping) for row in session.connection().execute(query)}
+def insert_alerts(
+    session: Session, rows: list[dict[str, Any]], decisions: DecisionLog
+) -> tuple[dict[str, int], dict[str, AlertSnapshot]]:
+    """Brand-new alerts' rows (``alert_id`` order), each as its first fire leaves it, with one
+    multi-row ``INSERT … ON CONFLICT DO NOTHING``: ``alert_id → pk`` of those it inserted, and
+    the snapshots of those another writer inserted meanwhile (it is waited for, then they are
+    locked and read like ``lock_alerts``'s)."""
+    if not rows:
+        return {}, {}
+    added = insert_rows(session, _alerts, rows, on_conflict="(alert_id) DO NOTHING", returning="alert_id, id")
+    inserted: dict[str, int] = {row[0]: row[1] for row in added}
+    raced = [row["alert_id"] for row in rows if row["alert_id"] not in inserted]
+    if not raced:
+        return inserted, {}
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    snapshots = _snapshots(session, raced, decisions, None if sqlite else [])
+    if sqlite:
+        decisions.read([snapshot.id for snapshot in snapshots.values()])
+    return inserted, snapshots
+
+
+def point_at_ticket(session: Session, alert_pk: int, ticket_pk: int | None, lifetime: int | None) -> None:
+    """Set an alert row's ticket (a first fire whose reservation was made one by one)."""
+    session.execute(
+        update(Alert)
+        .where(Alert.id == alert_pk)
+        .values(ticket_pk=ticket_pk, ticket_lifetime=lifetime)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _snapshots(
+    session: Session, alert_ids: list[str], decisions: DecisionLog, steady: list[str] | None
+) -> dict[str, AlertSnapshot]:
+    """The rows' snapshots, their digests noted in ``decisions``; on PostgreSQL (``steady`` not
+    None) locked, with each hook's latest decision unless the row is steady."""
     found: dict[str, AlertSnapshot] = {}
-    for row in session.connection().execute(query.add_columns(_LATEST_OF_ROW).with_for_update(of=_alerts)):
-        snapshot = AlertSnapshot(*row[:-1])  # ``_SNAPSHOT``'s columns are its fields, in order
+    if steady is None:
+        for row in session.connection().execute(_SNAPSHOTS_SQLITE, {"ids": alert_ids}):
+            found[row.alert_id] = AlertSnapshot(*row[:-1])  # ``_SNAPSHOT``'s columns are its fields
+            decisions.digests[row.id] = row.quiet_digest
+        return found
+    for row in session.connection().execute(_LOCK_PG, {"ids": alert_ids, "steady": steady}):
+        snapshot = AlertSnapshot(*row[:-2])
         found[snapshot.alert_id] = snapshot
-        for hook, *same in row[-1] or ():
-            latest[(snapshot.id, hook)] = tuple(same)
+        decisions.known(snapshot.id, row[-2], row[-1])
     return found
 
 
 _UPDATE_COLUMNS = (
     ("id", "bigint"),
-    ("severity", "text"),
     ("title", "text"),
     ("details", "text"),
     ("labels", "jsonb"),
     ("surface_id", "text"),
-    ("slack_seq", "int"),
-    ("notified", "boolean"),
-    ("ticket_pk", "bigint"),
-    ("ticket_lifetime", "int"),
+    ("quiet_digest", "bigint"),
 )
 
 
 def apply_emissions(session: Session, now: datetime, rows: list[dict[str, Any]]) -> None:
-    """One ``UPDATE … FROM`` for the batch's set-based emissions (first fires and quiet repeats).
-
-    Each row: ``id``, the signal's ``severity``/``title``/``details``/``labels``/``surface_id``,
-    ``slack_seq``, ``notified`` (a DM went out now), and the ``ticket_pk``/``ticket_lifetime``
-    reserved now (null: unchanged). Counts and last-seen live here, on the alert row.
+    """One ``UPDATE … FROM`` for the batch's quiet repeats: the counters moved, what the signal
+    says (``title``/``details``/``labels``/``surface_id``; its severity is the row's) and the
+    ``quiet_digest`` (``DecisionLog.quiet``'s). Counts and last-seen live here, on the alert row.
     """
     if not rows:
         return
     dialect = session.get_bind().dialect
     statement = text(
-        "UPDATE alerts AS a SET severity = v.severity, title = v.title, details = v.details, "  # noqa: S608
-        "labels = v.labels, surface_id = v.surface_id, last_emit_at = :now, "
-        "emit_count = a.emit_count + 1, slack_seq = v.slack_seq, "
-        "slack_notified_at = CASE WHEN v.notified THEN :now ELSE a.slack_notified_at END, "
-        "ticket_pk = COALESCE(v.ticket_pk, a.ticket_pk), "
-        "ticket_lifetime = COALESCE(v.ticket_lifetime, a.ticket_lifetime) "
-        f"FROM {json_rowset(dialect, _UPDATE_COLUMNS)} WHERE a.id = v.id"
+        "UPDATE alerts AS a SET title = v.title, details = v.details, labels = v.labels, "  # noqa: S608
+        "surface_id = v.surface_id, last_emit_at = :now, emit_count = a.emit_count + 1, "
+        f"quiet_digest = v.quiet_digest FROM {json_rowset(dialect, _UPDATE_COLUMNS)} WHERE a.id = v.id"
     ).bindparams(bindparam("now", type_=_alerts.c.last_emit_at.type))
     session.connection().execute(statement, {"now": now, "rows": json_rows(dialect, rows)})
 
@@ -162,32 +193,51 @@ _SAME = ("lifetime", "event", "decision", "reason", "ticket_pk", "severity", "st
 class DecisionLog:
     """A batch's decisions: compared with each hook's latest, written together by ``write``.
 
-    The latest decision of every hook for the batch's (locked) alerts is read in one query; a
-    decision equal to its hook's latest is not written again — how often an alert repeated is
-    its row's ``emit_count`` and ``last_emit_at``. New ones go in with one multi-row insert.
+    The latest decision of every hook for the batch's (locked) alerts is read with the lock
+    (``lock_alerts``) or by ``read``; a decision equal to its hook's latest is not written again —
+    how often an alert repeated is its row's ``emit_count`` and ``last_emit_at``. New ones go in
+    with one multi-row insert. A quiet repeat (``quiet``) is compared with the digest its alert
+    row keeps of the last quiet repeat's decisions first: the same digest means the same
+    decisions, still every hook's latest (any other decision clears the digest), so nothing is
+    written and nothing needs reading; otherwise the latest decisions are read, for all such
+    alerts of the batch at once.
     """
 
-    def __init__(self, session: Session, alert_pks: list[int], latest: _Latest | None = None) -> None:
-        """``latest``: already read (``lock_alerts`` on PostgreSQL), else read here."""
-        self.latest: _Latest = {} if latest is None else latest
+    def __init__(self, session: Session, alert_pks: Sequence[int] = ()) -> None:
+        """The latest decisions of ``alert_pks`` read now; other alerts' come from ``known``/``read``."""
+        self.session = session
+        self.latest: _Latest = {}
+        #: alert pk → its row's ``quiet_digest``.
+        self.digests: dict[int, int | None] = {}
+        #: Alerts whose latest decisions were not read with the lock (read when needed).
+        self.unread: set[int] = set()
+        self.deferred: list[tuple[datetime, AlertSnapshot, list[tuple[str, Event, Decision]]]] = []
         self.rows: list[dict[str, Any]] = []
-        if alert_pks and latest is None:
-            for alert_pk, hook, *same in session.execute(*_latest_decisions(session, alert_pks)):
-                self.latest[(alert_pk, hook)] = tuple(same)
+        self.read(alert_pks)
+
+    def known(self, alert_pk: int, digest: int | None, latest: list[list[Any]] | None) -> None:
+        """What the lock read of an alert: its digest and its hooks' latest (None: not read)."""
+        self.digests[alert_pk] = digest
+        if latest is None:
+            self.unread.add(alert_pk)
+        for hook, *same in latest or ():
+            self.latest[(alert_pk, hook)] = tuple(same)
+
+    def read(self, alert_pks: Sequence[int]) -> None:
+        """Read each hook's latest decision for ``alert_pks``, in one query."""
+        if not alert_pks:
+            return
+        for alert_pk, hook, *same in self.session.execute(*_latest_decisions(self.session, alert_pks)):
+            self.latest[(alert_pk, hook)] = tuple(same)
+        self.unread.difference_update(alert_pks)
 
     def add(
         self, now: datetime, alert: Alert | AlertSnapshot, hook: str, event: Event, decision: Decision
     ) -> bool:
         """Keep the decision unless it equals the hook's latest; True when it will be written."""
-        same = (
-            alert.lifetime,
-            event,
-            decision.decision,
-            decision.reason,
-            decision.ticket_pk,
-            alert.severity,
-            alert.state,
-        )
+        if alert.id in self.unread:
+            self.read([alert.id])
+        same = _same(alert, event, decision)
         if self.latest.get((alert.id, hook)) == same:
             return False
         self.latest[(alert.id, hook)] = same
@@ -202,9 +252,47 @@ class DecisionLog:
         )
         return True
 
+    def quiet(self, now: datetime, alert: AlertSnapshot, decided: list[tuple[str, Event, Decision]]) -> int:
+        """A quiet repeat's decisions (hook, event, decision): kept unless the row's digest says
+        they are every hook's latest already. Returns their digest, for the alert row."""
+        digest = _digest([(hook, *_same(alert, event, decision)) for hook, event, decision in decided])
+        if self.digests.get(alert.id) == digest:
+            return digest
+        if alert.id in self.unread:
+            self.deferred.append((now, alert, decided))
+        else:
+            for hook, event, decision in decided:
+                self.add(now, alert, hook, event, decision)
+        return digest
+
     def write(self, session: Session) -> int:
+        if self.deferred:
+            self.read(sorted({alert.id for _, alert, _ in self.deferred}))
+            for now, alert, decided in self.deferred:
+                for hook, event, decision in decided:
+                    self.add(now, alert, hook, event, decision)
+            self.deferred.clear()
         insert_rows(session, cast(Table, AlertDecision.__table__), self.rows)
         return len(self.rows)
+
+
+def _same(alert: Alert | AlertSnapshot, event: Event, decision: Decision) -> tuple[Any, ...]:
+    """The ``_SAME`` fields of a decision about ``alert``."""
+    return (
+        alert.lifetime,
+        event,
+        decision.decision,
+        decision.reason,
+        decision.ticket_pk,
+        alert.severity,
+        alert.state,
+    )
+
+
+def _digest(decided: list[tuple[Any, ...]]) -> int:
+    """A signed 64-bit digest of decisions, the same in every process (a ``bigint`` column)."""
+    raw = hashlib.blake2b(repr(decided).encode(), digest_size=8).digest()
+    return int.from_bytes(raw, "big", signed=True)
 
 
 _decisions = cast(Table, AlertDecision.__table__)
@@ -220,15 +308,38 @@ _LATEST_PG = text(
 )
 
 
-#: The same walk for the alert row of ``_SNAPSHOT``: ``[[hook, *_SAME], …]`` (null: none yet).
-_LATEST_OF_ROW: Label[Any] = literal_column(
-    f"(SELECT json_agg(json_build_array({_HOOK_AND_SAME})) FROM "  # noqa: S608
+#: The same walk for the alert row of ``_SNAPSHOT``: ``[[hook, *_SAME], …]`` (``[]``: none yet).
+_LATEST_OF_ROW: ColumnElement[Any] = literal_column(
+    f"(SELECT COALESCE(json_agg(json_build_array({_HOOK_AND_SAME})), '[]') FROM "  # noqa: S608
     f"(SELECT DISTINCT ON (hook) {_HOOK_AND_SAME} FROM alert_decisions "
     "WHERE alert_pk = alerts.id ORDER BY hook, id DESC) AS d)"
-).label("latest")
+)
 
 
-def _latest_decisions(session: Session, alert_pks: list[int]) -> tuple[Any, ...]:
+_SNAPSHOTS_SQLITE = (
+    _SNAPSHOT.add_columns(_alerts.c.quiet_digest)
+    .where(_alerts.c.alert_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_alerts.c.alert_id)
+)
+#: A steady row (see ``lock_alerts``): ``steady`` holds ``"<alert_id> <severity>"`` strings.
+_STEADY = and_(
+    _alerts.c.quiet_digest.is_not(None),
+    _alerts.c.state == FIRING,
+    (_alerts.c.alert_id + " " + _alerts.c.severity) == any_(bindparam("steady", type_=ARRAY(Text))),
+)
+#: PostgreSQL's lock: one array parameter per list (not a bound value per alert), the same
+#: statement for every batch.
+_LOCK_PG = (
+    _SNAPSHOT.add_columns(
+        _alerts.c.quiet_digest, case((_STEADY, null()), else_=_LATEST_OF_ROW).label("latest")
+    )
+    .where(_alerts.c.alert_id == any_(bindparam("ids", type_=ARRAY(Text))))
+    .order_by(_alerts.c.alert_id)
+    .with_for_update(of=_alerts)
+)
+
+
+def _latest_decisions(session: Session, alert_pks: Sequence[int]) -> tuple[Any, ...]:
     """The statement (and its parameters) reading each hook's latest decision for ``alert_pks``."""
     if session.get_bind().dialect.name == "postgresql":
         return _LATEST_PG, {"pks": alert_pks}
@@ -244,7 +355,10 @@ def _latest_decisions(session: Session, alert_pks: list[int]) -> tuple[Any, ...]
 def record_decision(
     session: Session, now: datetime, alert: Alert, hook: str, event: Event, decision: Decision
 ) -> None:
-    """Keep a decision unless it equals the hook's latest (in the batch's log while one is open)."""
+    """Keep a decision unless it equals the hook's latest (in the batch's log while one is open).
+
+    Clears the alert's ``quiet_digest``: its next quiet repeat reads the latest decisions."""
+    alert.quiet_digest = None
     batch: DecisionLog | None = session.info.get(DECISION_LOG)
     if batch is None:
         session.flush()

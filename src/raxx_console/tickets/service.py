@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import BindParameter, Row, Select, Table, and_, bindparam, or_, select, update
+from sqlalchemy import BindParameter, Row, Select, Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -252,24 +252,20 @@ def _ticket_row(
 
 
 def reserve_many(
-    session: Session,
-    clock: Clock,
-    settings: Settings,
-    requests: Sequence[TicketRequest],
-    items: Sequence[outbox.NewItem] = (),
-) -> list[tuple[int, str] | None]:
-    """``reserve`` for many keys at once (entry B's new fires): ``(ticket pk, ref)`` per request.
+    session: Session, clock: Clock, settings: Settings, requests: Sequence[TicketRequest]
+) -> list[tuple[int, str, outbox.NewItem] | None]:
+    """``reserve`` for many keys at once (entry B's new fires): ``(ticket pk, ref, create item)``
+    per request.
 
-    One ``INSERT … ON CONFLICT DO NOTHING`` for the Tickets, one ``enqueue_many`` for their
-    ``freescout.create`` items. None for a request that was not reserved here — its key already
+    One ``INSERT … ON CONFLICT DO NOTHING`` for the Tickets. Each one's ``freescout.create`` item
+    is returned, not enqueued: the caller enqueues the items of the reservations it keeps
+    (``outbox.enqueue_many``, with its other items) in the same transaction, and drops the others
+    (``drop_reservations``). None for a request that was not reserved here — its key already
     has a reservation in flight, or (rarely) its random ref clashed — which the caller files
     one by one the ordinary way (``reserve`` adopts or retries). Cross-links and the suspect
     deploy are looked up per surface (requests without one need neither), as ``reserve`` does.
-    ``items``: the transaction's other outbox items (the batch's DMs), enqueued in the same
-    statement as the tickets' — one round trip fewer per batch.
     """
     if not requests:
-        outbox.enqueue_many(session, clock, items)
         return []
     now = clock.now()
     related: dict[tuple[str, str], list[render.RelatedTicket]] = {}
@@ -298,22 +294,27 @@ def reserve_many(
         session, cast(Table, Ticket.__table__), rows, on_conflict="DO NOTHING", returning="id, ref"
     )
     reserved = {row[1]: row[0] for row in added}
-    outbox.enqueue_many(
-        session,
-        clock,
-        [
-            outbox.NewItem(
-                CREATE_KIND,
-                f"ticket:{reserved[row['ref']]}",
-                {"selected_env": request.selected_env},
-                ticket_pk=reserved[row["ref"]],
-            )
-            for row, request in zip(rows, requests, strict=True)
-            if row["ref"] in reserved
-        ]
-        + list(items),
-    )
-    return [(reserved[row["ref"]], row["ref"]) if row["ref"] in reserved else None for row in rows]
+    return [
+        (
+            pk,
+            row["ref"],
+            outbox.NewItem(CREATE_KIND, f"ticket:{pk}", {"selected_env": r.selected_env}, ticket_pk=pk),
+        )
+        if (pk := reserved.get(row["ref"])) is not None
+        else None
+        for row, r in zip(rows, requests, strict=True)
+    ]
+
+
+def drop_reservations(session: Session, ticket_pks: Sequence[int]) -> None:
+    """Delete pending Tickets this transaction reserved with ``reserve_many`` and will not keep
+    (their alert's first fire was another writer's)."""
+    if ticket_pks:
+        session.execute(
+            delete(Ticket)
+            .where(Ticket.id.in_(ticket_pks), Ticket.state == TICKET_PENDING)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def audit_filed(
