@@ -69,6 +69,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+import _trace
 from _summary import record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -839,12 +840,17 @@ def run(args) -> int:
         if args.ingest_only:
             return 0 if rounds_passed else 1
         token = operator_token(db_url)
+        trace_file = watch.workdir / "trace.jsonl"
+        if args.trace:
+            _trace.install(watch.workdir, trace_file, os.environ)
         base, _web = start_console(watch, args, db_url, sandboxes, surfaces_file)
         post = console_poster(client, base, token)
         worker = worker_pid()
         low = low_load_phase(args, post, sandboxes["freescout"], worker)
         ours = storm_phase(args, post, sandboxes["freescout"], worker)
         report(args, low, ours)
+        if args.trace:
+            trace_report((low, ours), _trace.events(trace_file), db_url, sandboxes["freescout"])
         for name in ("web", "worker"):
             if "Traceback" in (workdir / f"{name}.log").read_text(errors="replace"):
                 print(f"\nnote: the {name} log has a traceback; its tail:\n{watch.tail(name)}")
@@ -929,6 +935,24 @@ def report(args, low: Phase, storm: Phase) -> None:
         )
 
 
+def trace_report(phases: tuple[Phase, ...], trace: list[dict], db_url: str, freescout: str) -> None:
+    """``--trace``: each ticket phase's stage p50/p99 from the worker's stamps (``_trace``)."""
+
+    def check_of(subject: str) -> str | None:
+        match = CHECK.search(subject)
+        return match.group(1) if match else None
+
+    creates = _trace.creates_by_check(db_url, check_of)
+    sandbox: dict[str, dict] = {}
+    for row in created(freescout):
+        check = check_of(row["subject"])
+        if check is not None and row["tagged"] is not None:
+            sandbox.setdefault(check, row)
+    for phase in phases:
+        per_alert = _trace.stages(trace, creates, phase.first_sent, sandbox)
+        _trace.report(phase.name, per_alert, trace, percentile)
+
+
 def fmt(value, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -956,6 +980,9 @@ def main() -> int:
         "--ingest-only", action="store_true", help="the ingest rounds only, not the ticket phases"
     )
     parser.add_argument("--max-seconds", type=int, default=1500, help="stop everything after this long")
+    parser.add_argument(
+        "--trace", action="store_true", help="stamp each alert's stages in the worker; print their p50/p99"
+    )
     parser.add_argument(
         "--serve-sandboxes", nargs=2, metavar=("LATENCY_MS", "SURFACES_FILE"), help=argparse.SUPPRESS
     )
