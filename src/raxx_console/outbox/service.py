@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import ColumnElement, Integer, Table, Update, bindparam, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Integer, Row, Table, Update, bindparam, func, or_, select, text, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -488,23 +488,10 @@ def record(console: Console, item_id: int, result: Result) -> None:
             _retry_later(session, now, item, result)
             kind = item.kind
         else:
-            ended = session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.id == item_id, OutboxItem.state == OUTBOX_PENDING)
-                .values(
-                    state=_END_STATES[result.status],
-                    finished_at=now,
-                    lease_until=None,
-                    last_reason=result.reason,
-                    last_detail=result.detail,
-                )
-                .returning(OutboxItem.kind, OutboxItem.ticket_pk, OutboxItem.payload),
-                execution_options={"synchronize_session": False},
-            ).one_or_none()
+            ended = _end(session, now, item_id, _END_STATES[result.status], result.reason, result.detail)
             if ended is None:
                 return
             kind = ended.kind
-            _wake_waiters(session, now, ended.kind, ended.ticket_pk, ended.payload)
         call_failures.note(
             session,
             kind=kind,
@@ -523,15 +510,42 @@ def settle_done(session: Session, now: datetime, item_id: int, detail: str | Non
     its delivery made (a filed ticket and its audit row); the handler then returns
     ``Result.settled_done``. Items waiting for it (for the item's Ticket) become due with the
     same commit."""
-    ended = session.execute(
+    _end(session, now, item_id, OUTBOX_DONE, None, detail)
+
+
+@cache
+def _end_statement() -> Update:
+    """Ending a pending item, as one statement built once per process (run with ``item_id``,
+    ``end_state``, ``now``, ``end_reason``, ``end_detail``): building it per item, and the
+    wake-up below, were a tenth of a deliverer's CPU (bench/drain.py ``--profile``)."""
+    at = OutboxItem.__table__.c.finished_at.type
+    return (
         update(OutboxItem)
-        .where(OutboxItem.id == item_id, OutboxItem.state == OUTBOX_PENDING)
-        .values(state=OUTBOX_DONE, finished_at=now, lease_until=None, last_reason=None, last_detail=detail)
-        .returning(OutboxItem.kind, OutboxItem.ticket_pk, OutboxItem.payload),
+        .where(OutboxItem.id == bindparam("item_id"), OutboxItem.state == OUTBOX_PENDING)
+        .values(
+            state=bindparam("end_state"),
+            finished_at=bindparam("now", type_=at),
+            lease_until=None,
+            last_reason=bindparam("end_reason"),
+            last_detail=bindparam("end_detail"),
+        )
+        .returning(OutboxItem.kind, OutboxItem.ticket_pk, OutboxItem.payload)
+    )
+
+
+def _end(
+    session: Session, now: datetime, item_id: int, state: str, reason: str | None, detail: str | None
+) -> Row[Any] | None:
+    """End a pending item and make due the items waiting for it; its (kind, ticket_pk, payload),
+    or None if it was no longer pending."""
+    ended = session.execute(
+        _end_statement(),
+        {"item_id": item_id, "end_state": state, "now": now, "end_reason": reason, "end_detail": detail},
         execution_options={"synchronize_session": False},
     ).one_or_none()
     if ended is not None:
         _wake_waiters(session, now, ended.kind, ended.ticket_pk, ended.payload)
+    return ended
 
 
 def _awaited(result: Result) -> ColumnElement[bool] | None:
@@ -581,26 +595,41 @@ def _wake_waiters(
 ) -> None:
     """In the transaction that ends an item: make due the items waiting for it — its follower
     (``followed_by``) and, for a Ticket's create, those waiting for the Ticket."""
-    waiting = []
-    if kind == CREATE_KIND and ticket_pk is not None:
-        waiting.append((OutboxItem.ticket_pk == ticket_pk) & (OutboxItem.last_reason == TICKET_NOT_FILED))
+    for_ticket = kind == CREATE_KIND and ticket_pk is not None
     follower = payload.get(FOLLOWER_KEY)
-    if follower:
-        waiting.append(
-            (OutboxItem.kind == follower[0])
-            & (OutboxItem.dedup_key == follower[1])
-            & (OutboxItem.last_reason == WAITING_FOR_ITEM)
-        )
-    if not waiting:
+    if not (for_ticket or follower):
         return
+    params: dict[str, Any] = {"now": now, "waiting_ticket": ticket_pk}
+    if follower:
+        params.update(follower_kind=follower[0], follower_key=follower[1])
     woken = session.execute(
-        update(OutboxItem)
-        .where(unleased(now), OutboxItem.next_attempt_at > now, or_(*waiting))
-        .values(next_attempt_at=now)
-        .execution_options(synchronize_session=False)
+        _wake_statement(for_ticket, bool(follower)),
+        params,
+        execution_options={"synchronize_session": False},
     )
     if woken.rowcount:  # type: ignore[attr-defined]
         _wake_after_commit(session)
+
+
+@cache
+def _wake_statement(for_ticket: bool, for_follower: bool) -> Update:
+    """``_wake_waiters``' statement, built once per process for each of its three shapes."""
+    now = bindparam("now", type_=OutboxItem.__table__.c.next_attempt_at.type)
+    waiting = []
+    if for_ticket:
+        ticket = OutboxItem.ticket_pk == bindparam("waiting_ticket")
+        waiting.append(ticket & (OutboxItem.last_reason == TICKET_NOT_FILED))
+    if for_follower:
+        waiting.append(
+            (OutboxItem.kind == bindparam("follower_kind"))
+            & (OutboxItem.dedup_key == bindparam("follower_key"))
+            & (OutboxItem.last_reason == WAITING_FOR_ITEM)
+        )
+    return (
+        update(OutboxItem)
+        .where(unleased(now), OutboxItem.next_attempt_at > now, or_(*waiting))
+        .values(next_attempt_at=now)
+    )
 
 
 def deliver(
