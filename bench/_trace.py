@@ -217,6 +217,13 @@ def report(name: str, per_alert: dict[str, dict[str, float]], trace: list[dict],
             for label, start, end in STAGES[:-2]
             if start in s and end in s
         ]
+        beside = [
+            f"{event['name']} cycle ({event['cpu'] * 1000:.0f} ms CPU)"
+            for event in trace
+            if event["e"] == "job" and event["t0"] < s["tagged"] and event["t1"] > s["posted"]
+        ]
+        if beside:
+            parts.append(f"beside it: {', '.join(beside)}")
         print(f"  slow: {check}: " + "; ".join(parts))
     for job, cpus in overlapping_jobs(trace, per_alert).items():
         print(
