@@ -89,6 +89,21 @@ FAILED_STATES = (OUTBOX_FAILED, OUTBOX_EXPIRED)
 
 #: Set after a commit that enqueued work, so this process's deliverer wakes at once.
 local_wakeup = threading.Event()
+#: The finished-queues of the running ``deliver_due`` loops: a ring wakes them too.
+_running_loops: set[queue.SimpleQueue[Any]] = set()
+_running_loops_lock = threading.Lock()
+
+
+def _ring() -> None:
+    """New work, here (a local commit) or from another process (a NOTIFY): wake the idle waiter
+    and every running ``deliver_due``, which otherwise would look only when one of its items
+    finished or after ``CLAIM_POLL_SECONDS`` (a low-load alert that came in while the previous
+    one's DM was in flight waited 136-196 ms for its claim)."""
+    local_wakeup.set()
+    with _running_loops_lock:
+        for finished in _running_loops:
+            finished.put(None)
+
 
 Status = Literal["done", "retry", "failed", "cancelled", "expired"]
 
@@ -202,7 +217,7 @@ def _wake_local_deliverer(session: Session) -> None:
     # after_commit fires for a savepoint's release too; the session is still "in" the
     # transaction that just committed, so only a nested one tells the two apart.
     if not session.in_nested_transaction() and session.info.pop(_NOTIFY_PENDING, None):
-        local_wakeup.set()
+        _ring()
 
 
 def _forget_wakeup(session: Session) -> None:
@@ -814,7 +829,7 @@ def _probed_components(pool: Pool) -> tuple[str, ...]:
 
 
 def _finished(
-    finished: queue.SimpleQueue[tuple[str, Future[Result]]], pool: str, future: Future[Result]
+    finished: queue.SimpleQueue[tuple[str, Future[Result]] | None], pool: str, future: Future[Result]
 ) -> None:
     finished.put((pool, future))
 
@@ -828,6 +843,9 @@ def stop_delivering(console: Console) -> None:
     what is in flight finishes and is recorded, nothing new is started."""
     for stop in list(console.components.get(STOPS_KEY, ())):
         stop.set()
+    listener = console.components.pop(LISTENER_KEY, None)
+    if listener is not None:
+        listener.stop()
 
 
 def deliver_due(console: Console) -> int:
@@ -836,8 +854,11 @@ def deliver_due(console: Console) -> int:
     once what is in flight has finished."""
     sizes = {pool.name: max(1, pool.concurrency(console.settings)) for pool in POOLS}
     in_flight = dict.fromkeys(sizes, 0)
-    #: (pool, future) as each delivery finishes: the loop wakes per finished item, O(1) each.
-    finished: queue.SimpleQueue[tuple[str, Future[Result]]] = queue.SimpleQueue()
+    #: (pool, future) as each delivery finishes: the loop wakes per finished item, O(1) each;
+    #: None when new work arrived (``_ring``).
+    finished: queue.SimpleQueue[tuple[str, Future[Result]] | None] = queue.SimpleQueue()
+    with _running_loops_lock:
+        _running_loops.add(finished)
     idle: set[str] = set()
     attempted = 0
     stop = threading.Event()
@@ -876,7 +897,10 @@ def deliver_due(console: Console) -> int:
                 continue
             while not finished.empty():
                 ended.append(finished.get_nowait())
-            for name, future in ended:
+            for end in ended:
+                if end is None:
+                    continue  # a ring: the loop's top sees ``local_wakeup`` and claims
+                name, future = end
                 in_flight[name] -= 1
                 idle.discard(name)
                 attempted += 1
@@ -884,6 +908,8 @@ def deliver_due(console: Console) -> int:
                     log.error("outbox delivery failed outside its handler: %r", future.exception())
     finally:
         stops.discard(stop)
+        with _running_loops_lock:
+            _running_loops.discard(finished)
         for executor in executors.values():
             executor.shutdown(wait=True)
 
@@ -1047,13 +1073,13 @@ def last_successes(session: Session, components: Iterable[str]) -> dict[str, dat
 
 
 def wait_for_work(console: Console, timeout: float, wakeup: threading.Event) -> None:
-    """The outbox job's waiter: returns on a local enqueue, a PostgreSQL NOTIFY, the timeout, or
-    when a service that items wait on is due its next probe."""
+    """The outbox job's waiter: returns on a local enqueue, a PostgreSQL NOTIFY (this process's
+    listener rings, ``_Listener``), the timeout, or when a service that items wait on is due its
+    next probe."""
     timeout = min(timeout, _until_next_probe(console))
     if console.db.is_postgres:
-        _listen(console, timeout, wakeup)
-    else:
-        _wait_local(timeout, wakeup)
+        _listener(console)
+    _wait_local(timeout, wakeup)
     local_wakeup.clear()
 
 
@@ -1065,30 +1091,49 @@ def _wait_local(timeout: float, wakeup: threading.Event) -> None:
         deadline -= step
 
 
-_listeners: dict[int, Any] = {}
-_listeners_lock = threading.Lock()
+#: Where the Console keeps its NOTIFY listener.
+LISTENER_KEY = "outbox_listener"
+#: After a lost LISTEN connection, how long before listening again (deliverers poll meanwhile:
+#: the waiter's interval, and a running loop's ``CLAIM_POLL_SECONDS``).
+RELISTEN_SECONDS = 5.0
+_listener_lock = threading.Lock()
 
 
-def _listen(console: Console, timeout: float, wakeup: threading.Event) -> None:
-    import psycopg
+class _Listener:
+    """This process's ``LISTEN``, on a thread of its own: each NOTIFY rings (``_ring``), so a
+    running ``deliver_due`` claims new work at once, not only the idle waiter."""
 
-    key = id(console)
-    try:
-        with _listeners_lock:
-            conn = _listeners.get(key)
-            if conn is None or conn.closed:
-                url = console.db.engine.url.set(drivername="postgresql")
-                conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
-                conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                _listeners[key] = conn
-        remaining = timeout
-        while remaining > 0 and not wakeup.is_set() and not local_wakeup.is_set():
-            step = min(0.5, remaining)
-            if any(True for _ in conn.notifies(timeout=step, stop_after=1)):
-                return
-            remaining -= step
-    except psycopg.Error:
-        log.warning("outbox LISTEN connection lost; falling back to polling")
-        with _listeners_lock:
-            _listeners.pop(key, None)
-        _wait_local(min(timeout, 5.0), wakeup)
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    _ring()  # what was committed while nobody listened
+                    while not self._stop.is_set():
+                        if any(True for _ in conn.notifies(timeout=1.0, stop_after=1)):
+                            _ring()
+            except psycopg.Error:
+                log.warning("outbox LISTEN connection lost; polling until it is back (%gs)", RELISTEN_SECONDS)
+                self._stop.wait(RELISTEN_SECONDS)
+
+
+def _listener(console: Console) -> _Listener:
+    """The Console's listener, started on first use; ``stop_delivering`` stops it."""
+    with _listener_lock:
+        listener: _Listener | None = console.components.get(LISTENER_KEY)
+        if listener is None:
+            url = console.db.engine.url.set(drivername="postgresql")
+            listener = _Listener(url.render_as_string(hide_password=False))
+            console.components[LISTENER_KEY] = listener
+        return listener
