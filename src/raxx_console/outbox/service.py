@@ -3,7 +3,8 @@
 Producers ``enqueue`` an item in the same transaction as the state change that calls for it
 (an alert fired, a click reserved a ticket), so the two commit or vanish together; a batch's
 many items go in with one statement through ``enqueue_many``, the bulk door. A transaction that
-enqueued anything sends one ``NOTIFY`` as it commits (docs/decisions.md). Deliverers
+enqueued anything sends one ``NOTIFY`` as it commits (docs/decisions.md); each process's
+listener thread turns it into a ring that wakes its idle waiter and its busy loops. Deliverers
 ``claim`` due items with a lease — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a conditional
 update on both backends, so two deliverers never hold the same item — then run the kind's
 handler with no transaction open across the HTTP call, and record what happened.
@@ -67,7 +68,8 @@ BACKOFF_CAP_SECONDS = 300.0
 #: While items wait on a service that is down, the earliest one is retried this often (a probe:
 #: one call, so a recovery is seen within seconds; ``docs/decisions.md``).
 PROBE_SECONDS = 2.0
-#: How often a busy pool looks for new work that arrived from another process.
+#: How often a busy loop looks for new work when nothing rang (``_ring``): a net for a NOTIFY
+#: missed while the listener reconnects, not the way new work is found.
 CLAIM_POLL_SECONDS = 0.5
 #: Where the Console keeps this process's handler table.
 HANDLERS_KEY = "outbox_handlers"
