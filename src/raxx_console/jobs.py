@@ -34,9 +34,10 @@ OUTBOX_HANDLERS: Mapping[str, outbox.Handler] = {
 }
 
 
-def _build_clients(console: Console) -> None:
-    """The outbox's third-party clients, built before the first item: building FreeScout's
-    (its SSL context) on the first alert's path added ~25 ms to that alert's ticket."""
+def _prepare_outbox(console: Console) -> None:
+    """Before the first item: listen for NOTIFYs, and build the third-party clients (building
+    FreeScout's, its SSL context, on the first alert's path added ~25 ms to that ticket)."""
+    outbox.listen(console)
     registry.freescout(console)
     registry.slack(console)
 
@@ -48,7 +49,7 @@ JOBS: tuple[PeriodicJob, ...] = (
         run=lambda c: outbox.deliver_due(c),
         waiter=outbox.wait_for_work,
         stop=outbox.stop_delivering,
-        prepare=_build_clients,
+        prepare=_prepare_outbox,
     ),
     poller.JOB,
     PeriodicJob(

@@ -64,7 +64,7 @@ def test_a_notify_from_another_process_wakes_the_waiter(console):
     if not console.db.is_postgres:
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
     outbox.local_wakeup.clear()
-    outbox._listener(console)
+    outbox.listen(console)
     try:
         assert outbox.local_wakeup.wait(30), "the listener rings once it listens"
         outbox.local_wakeup.clear()

@@ -1075,12 +1075,10 @@ def last_successes(session: Session, components: Iterable[str]) -> dict[str, dat
 
 
 def wait_for_work(console: Console, timeout: float, wakeup: threading.Event) -> None:
-    """The outbox job's waiter: returns on a local enqueue, a PostgreSQL NOTIFY (this process's
-    listener rings, ``_Listener``), the timeout, or when a service that items wait on is due its
-    next probe."""
+    """The outbox job's waiter: returns on a local enqueue, a PostgreSQL NOTIFY (once ``listen``
+    runs, its listener rings), the timeout, or when a service that items wait on is due its next
+    probe."""
     timeout = min(timeout, _until_next_probe(console))
-    if console.db.is_postgres:
-        _listener(console)
     _wait_local(timeout, wakeup)
     local_wakeup.clear()
 
@@ -1130,12 +1128,12 @@ class _Listener:
                 self._stop.wait(RELISTEN_SECONDS)
 
 
-def _listener(console: Console) -> _Listener:
-    """The Console's listener, started on first use; ``stop_delivering`` stops it."""
+def listen(console: Console) -> None:
+    """Start the Console's NOTIFY listener (PostgreSQL; once): the outbox job's preparation.
+    ``stop_delivering`` stops it."""
+    if not console.db.is_postgres:
+        return
     with _listener_lock:
-        listener: _Listener | None = console.components.get(LISTENER_KEY)
-        if listener is None:
+        if console.components.get(LISTENER_KEY) is None:
             url = console.db.engine.url.set(drivername="postgresql")
-            listener = _Listener(url.render_as_string(hide_password=False))
-            console.components[LISTENER_KEY] = listener
-        return listener
+            console.components[LISTENER_KEY] = _Listener(url.render_as_string(hide_password=False))
