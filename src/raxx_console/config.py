@@ -172,7 +172,10 @@ class Settings(BaseSettings):
     )
     FLAG_CACHE_TTL_SECONDS: Duration = 30.0
     # --- outbox delivery: deliverers per third party (bench/alert_storm.py measured them) ---
-    OUTBOX_FREESCOUT_CONCURRENCY: int = Field(default=16, ge=1, le=64)
+    #: A ticket holds a deliverer for its create and tag calls (2 FreeScout round trips), so the
+    #: drain rate is at most this / (2L + ~20 ms): 16 drained a storm at 53-63 tickets/s, 32 at
+    #: 83-97 (docs/decisions.md: the FreeScout pool holds 32 deliverers).
+    OUTBOX_FREESCOUT_CONCURRENCY: int = Field(default=32, ge=1, le=64)
     OUTBOX_SLACK_CONCURRENCY: int = Field(default=8, ge=1, le=32)
 
     # --- deploys (GitHub Actions, cockpit runbook §4) -----------------------------------

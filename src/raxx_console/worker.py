@@ -36,6 +36,9 @@ class PeriodicJob:
     #: Asks a running cycle to wind down when the worker stops (finish what it started, start
     #: nothing new), so a stop never lands between its steps.
     stop: Callable[[Console], None] | None = None
+    #: Run once on the job's thread before its first cycle: one-time costs (clients, their SSL
+    #: contexts) paid at start rather than by the first item of work.
+    prepare: Callable[[Console], object] | None = None
 
 
 class Worker:
@@ -63,6 +66,11 @@ class Worker:
 
     def _loop(self, job: PeriodicJob) -> None:
         wakeup = self._wakeups[job.name]
+        if job.prepare is not None:
+            try:
+                job.prepare(self.console)
+            except Exception:
+                log.exception("worker job preparation failed job=%s; it runs unprepared", job.name)
         while not self.stop_event.is_set():
             self.run_job_once(job)
             timeout = job.interval(self.console.settings)

@@ -21,12 +21,13 @@ import http.client
 import logging
 import ssl
 import threading
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 
 log = logging.getLogger("raxx_console.slack")
 
@@ -63,6 +64,32 @@ def _ssl_context() -> ssl.SSLContext:
     call (no keep-alive to reuse) and, given no context, builds one per connection: ~15 ms of
     CPU loading the CA bundle, on every DM."""
     return ssl.create_default_context()
+
+
+class _KeptOpenerWebClient(WebClient):
+    """slack_sdk's WebClient with its urllib opener built once instead of on every call.
+
+    Given an SSL context, slack_sdk calls ``urlopen(req, context=…)``, and urllib builds a new
+    opener for it each time: a dozen handler objects and a scan of the environment for proxies,
+    about a third of the CPU of a DM (bench/drain.py ``--profile``). This overrides the one
+    private method that sends (slack_sdk 3.x's ``_perform_urllib_http_request_internal``) with
+    the same steps through a kept opener; the sdk's request building, errors (urllib's
+    ``HTTPError`` still propagates to it) and response parsing stay the sdk's.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=self.ssl))
+
+    def _perform_urllib_http_request_internal(self, url: str, req: urllib.request.Request) -> dict[str, Any]:
+        if not url.lower().startswith("http"):  # urllib would open file:// too
+            raise SlackRequestError(f"Invalid URL detected: {url}")
+        with self._opener.open(req, timeout=self.timeout) as resp:
+            body: bytes = resp.read()
+            if resp.headers.get_content_type() == "application/gzip":
+                return {"status": resp.code, "headers": resp.headers, "body": body}
+            charset = resp.headers.get_content_charset() or "utf-8"
+            return {"status": resp.code, "headers": resp.headers, "body": body.decode(charset)}
 
 
 @dataclass(frozen=True)
@@ -105,10 +132,10 @@ class SlackNotifier:
         self.recipients: tuple[str, ...] = tuple(recipients)
         self._client: WebClient | None = None
         if self._token:
-            self._client = WebClient(
+            self._client = _KeptOpenerWebClient(
                 token=self._token,
                 base_url=self.api_url,
-                timeout=timeout,  # type: ignore[arg-type]  # urllib takes a float
+                timeout=timeout,
                 ssl=_ssl_context(),
                 retry_handlers=[],
                 logger=_sdk_log,

@@ -3,7 +3,8 @@
 Producers ``enqueue`` an item in the same transaction as the state change that calls for it
 (an alert fired, a click reserved a ticket), so the two commit or vanish together; a batch's
 many items go in with one statement through ``enqueue_many``, the bulk door. A transaction that
-enqueued anything sends one ``NOTIFY`` as it commits (docs/decisions.md). Deliverers
+enqueued anything sends one ``NOTIFY`` as it commits (docs/decisions.md); each process's
+listener thread turns it into a ring that wakes its idle waiter and its busy loops. Deliverers
 ``claim`` due items with a lease — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, and a conditional
 update on both backends, so two deliverers never hold the same item — then run the kind's
 handler with no transaction open across the HTTP call, and record what happened.
@@ -33,7 +34,7 @@ from datetime import datetime, timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from sqlalchemy import ColumnElement, Integer, Table, Update, bindparam, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Integer, Row, Table, Update, bindparam, func, or_, select, text, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -67,7 +68,8 @@ BACKOFF_CAP_SECONDS = 300.0
 #: While items wait on a service that is down, the earliest one is retried this often (a probe:
 #: one call, so a recovery is seen within seconds; ``docs/decisions.md``).
 PROBE_SECONDS = 2.0
-#: How often a busy pool looks for new work that arrived from another process.
+#: How often a busy loop looks for new work when nothing rang (``_ring``): a net for a NOTIFY
+#: missed while the listener reconnects, not the way new work is found.
 CLAIM_POLL_SECONDS = 0.5
 #: Where the Console keeps this process's handler table.
 HANDLERS_KEY = "outbox_handlers"
@@ -89,6 +91,21 @@ FAILED_STATES = (OUTBOX_FAILED, OUTBOX_EXPIRED)
 
 #: Set after a commit that enqueued work, so this process's deliverer wakes at once.
 local_wakeup = threading.Event()
+#: The finished-queues of the running ``deliver_due`` loops: a ring wakes them too.
+_running_loops: set[queue.SimpleQueue[Any]] = set()
+_running_loops_lock = threading.Lock()
+
+
+def _ring() -> None:
+    """New work, here (a local commit) or from another process (a NOTIFY): wake the idle waiter
+    and every running ``deliver_due``, which otherwise would look only when one of its items
+    finished or after ``CLAIM_POLL_SECONDS`` (a low-load alert that came in while the previous
+    one's DM was in flight waited 136-196 ms for its claim)."""
+    local_wakeup.set()
+    with _running_loops_lock:
+        for finished in _running_loops:
+            finished.put(None)
+
 
 Status = Literal["done", "retry", "failed", "cancelled", "expired"]
 
@@ -202,7 +219,7 @@ def _wake_local_deliverer(session: Session) -> None:
     # after_commit fires for a savepoint's release too; the session is still "in" the
     # transaction that just committed, so only a nested one tells the two apart.
     if not session.in_nested_transaction() and session.info.pop(_NOTIFY_PENDING, None):
-        local_wakeup.set()
+        _ring()
 
 
 def _forget_wakeup(session: Session) -> None:
@@ -488,23 +505,10 @@ def record(console: Console, item_id: int, result: Result) -> None:
             _retry_later(session, now, item, result)
             kind = item.kind
         else:
-            ended = session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.id == item_id, OutboxItem.state == OUTBOX_PENDING)
-                .values(
-                    state=_END_STATES[result.status],
-                    finished_at=now,
-                    lease_until=None,
-                    last_reason=result.reason,
-                    last_detail=result.detail,
-                )
-                .returning(OutboxItem.kind, OutboxItem.ticket_pk, OutboxItem.payload),
-                execution_options={"synchronize_session": False},
-            ).one_or_none()
+            ended = _end(session, now, item_id, _END_STATES[result.status], result.reason, result.detail)
             if ended is None:
                 return
             kind = ended.kind
-            _wake_waiters(session, now, ended.kind, ended.ticket_pk, ended.payload)
         call_failures.note(
             session,
             kind=kind,
@@ -523,15 +527,42 @@ def settle_done(session: Session, now: datetime, item_id: int, detail: str | Non
     its delivery made (a filed ticket and its audit row); the handler then returns
     ``Result.settled_done``. Items waiting for it (for the item's Ticket) become due with the
     same commit."""
-    ended = session.execute(
+    _end(session, now, item_id, OUTBOX_DONE, None, detail)
+
+
+@cache
+def _end_statement() -> Update:
+    """Ending a pending item, as one statement built once per process (run with ``item_id``,
+    ``end_state``, ``now``, ``end_reason``, ``end_detail``): building it per item, and the
+    wake-up below, were a tenth of a deliverer's CPU (bench/drain.py ``--profile``)."""
+    at = OutboxItem.__table__.c.finished_at.type
+    return (
         update(OutboxItem)
-        .where(OutboxItem.id == item_id, OutboxItem.state == OUTBOX_PENDING)
-        .values(state=OUTBOX_DONE, finished_at=now, lease_until=None, last_reason=None, last_detail=detail)
-        .returning(OutboxItem.kind, OutboxItem.ticket_pk, OutboxItem.payload),
+        .where(OutboxItem.id == bindparam("item_id"), OutboxItem.state == OUTBOX_PENDING)
+        .values(
+            state=bindparam("end_state"),
+            finished_at=bindparam("now", type_=at),
+            lease_until=None,
+            last_reason=bindparam("end_reason"),
+            last_detail=bindparam("end_detail"),
+        )
+        .returning(OutboxItem.kind, OutboxItem.ticket_pk, OutboxItem.payload)
+    )
+
+
+def _end(
+    session: Session, now: datetime, item_id: int, state: str, reason: str | None, detail: str | None
+) -> Row[Any] | None:
+    """End a pending item and make due the items waiting for it; its (kind, ticket_pk, payload),
+    or None if it was no longer pending."""
+    ended = session.execute(
+        _end_statement(),
+        {"item_id": item_id, "end_state": state, "now": now, "end_reason": reason, "end_detail": detail},
         execution_options={"synchronize_session": False},
     ).one_or_none()
     if ended is not None:
         _wake_waiters(session, now, ended.kind, ended.ticket_pk, ended.payload)
+    return ended
 
 
 def _awaited(result: Result) -> ColumnElement[bool] | None:
@@ -581,26 +612,41 @@ def _wake_waiters(
 ) -> None:
     """In the transaction that ends an item: make due the items waiting for it — its follower
     (``followed_by``) and, for a Ticket's create, those waiting for the Ticket."""
-    waiting = []
-    if kind == CREATE_KIND and ticket_pk is not None:
-        waiting.append((OutboxItem.ticket_pk == ticket_pk) & (OutboxItem.last_reason == TICKET_NOT_FILED))
+    for_ticket = kind == CREATE_KIND and ticket_pk is not None
     follower = payload.get(FOLLOWER_KEY)
-    if follower:
-        waiting.append(
-            (OutboxItem.kind == follower[0])
-            & (OutboxItem.dedup_key == follower[1])
-            & (OutboxItem.last_reason == WAITING_FOR_ITEM)
-        )
-    if not waiting:
+    if not (for_ticket or follower):
         return
+    params: dict[str, Any] = {"now": now, "waiting_ticket": ticket_pk}
+    if follower:
+        params.update(follower_kind=follower[0], follower_key=follower[1])
     woken = session.execute(
-        update(OutboxItem)
-        .where(unleased(now), OutboxItem.next_attempt_at > now, or_(*waiting))
-        .values(next_attempt_at=now)
-        .execution_options(synchronize_session=False)
+        _wake_statement(for_ticket, bool(follower)),
+        params,
+        execution_options={"synchronize_session": False},
     )
     if woken.rowcount:  # type: ignore[attr-defined]
         _wake_after_commit(session)
+
+
+@cache
+def _wake_statement(for_ticket: bool, for_follower: bool) -> Update:
+    """``_wake_waiters``' statement, built once per process for each of its three shapes."""
+    now = bindparam("now", type_=OutboxItem.__table__.c.next_attempt_at.type)
+    waiting = []
+    if for_ticket:
+        ticket = OutboxItem.ticket_pk == bindparam("waiting_ticket")
+        waiting.append(ticket & (OutboxItem.last_reason == TICKET_NOT_FILED))
+    if for_follower:
+        waiting.append(
+            (OutboxItem.kind == bindparam("follower_kind"))
+            & (OutboxItem.dedup_key == bindparam("follower_key"))
+            & (OutboxItem.last_reason == WAITING_FOR_ITEM)
+        )
+    return (
+        update(OutboxItem)
+        .where(unleased(now), OutboxItem.next_attempt_at > now, or_(*waiting))
+        .values(next_attempt_at=now)
+    )
 
 
 def deliver(
@@ -785,7 +831,7 @@ def _probed_components(pool: Pool) -> tuple[str, ...]:
 
 
 def _finished(
-    finished: queue.SimpleQueue[tuple[str, Future[Result]]], pool: str, future: Future[Result]
+    finished: queue.SimpleQueue[tuple[str, Future[Result]] | None], pool: str, future: Future[Result]
 ) -> None:
     finished.put((pool, future))
 
@@ -799,6 +845,9 @@ def stop_delivering(console: Console) -> None:
     what is in flight finishes and is recorded, nothing new is started."""
     for stop in list(console.components.get(STOPS_KEY, ())):
         stop.set()
+    listener = console.components.pop(LISTENER_KEY, None)
+    if listener is not None:
+        listener.stop()
 
 
 def deliver_due(console: Console) -> int:
@@ -807,8 +856,11 @@ def deliver_due(console: Console) -> int:
     once what is in flight has finished."""
     sizes = {pool.name: max(1, pool.concurrency(console.settings)) for pool in POOLS}
     in_flight = dict.fromkeys(sizes, 0)
-    #: (pool, future) as each delivery finishes: the loop wakes per finished item, O(1) each.
-    finished: queue.SimpleQueue[tuple[str, Future[Result]]] = queue.SimpleQueue()
+    #: (pool, future) as each delivery finishes: the loop wakes per finished item, O(1) each;
+    #: None when new work arrived (``_ring``).
+    finished: queue.SimpleQueue[tuple[str, Future[Result]] | None] = queue.SimpleQueue()
+    with _running_loops_lock:
+        _running_loops.add(finished)
     idle: set[str] = set()
     attempted = 0
     stop = threading.Event()
@@ -847,7 +899,10 @@ def deliver_due(console: Console) -> int:
                 continue
             while not finished.empty():
                 ended.append(finished.get_nowait())
-            for name, future in ended:
+            for end in ended:
+                if end is None:
+                    continue  # a ring: the loop's top sees ``local_wakeup`` and claims
+                name, future = end
                 in_flight[name] -= 1
                 idle.discard(name)
                 attempted += 1
@@ -855,6 +910,8 @@ def deliver_due(console: Console) -> int:
                     log.error("outbox delivery failed outside its handler: %r", future.exception())
     finally:
         stops.discard(stop)
+        with _running_loops_lock:
+            _running_loops.discard(finished)
         for executor in executors.values():
             executor.shutdown(wait=True)
 
@@ -1018,13 +1075,11 @@ def last_successes(session: Session, components: Iterable[str]) -> dict[str, dat
 
 
 def wait_for_work(console: Console, timeout: float, wakeup: threading.Event) -> None:
-    """The outbox job's waiter: returns on a local enqueue, a PostgreSQL NOTIFY, the timeout, or
-    when a service that items wait on is due its next probe."""
+    """The outbox job's waiter: returns on a local enqueue, a PostgreSQL NOTIFY (once ``listen``
+    runs, its listener rings), the timeout, or when a service that items wait on is due its next
+    probe."""
     timeout = min(timeout, _until_next_probe(console))
-    if console.db.is_postgres:
-        _listen(console, timeout, wakeup)
-    else:
-        _wait_local(timeout, wakeup)
+    _wait_local(timeout, wakeup)
     local_wakeup.clear()
 
 
@@ -1036,30 +1091,49 @@ def _wait_local(timeout: float, wakeup: threading.Event) -> None:
         deadline -= step
 
 
-_listeners: dict[int, Any] = {}
-_listeners_lock = threading.Lock()
+#: Where the Console keeps its NOTIFY listener.
+LISTENER_KEY = "outbox_listener"
+#: After a lost LISTEN connection, how long before listening again (deliverers poll meanwhile:
+#: the waiter's interval, and a running loop's ``CLAIM_POLL_SECONDS``).
+RELISTEN_SECONDS = 5.0
+_listener_lock = threading.Lock()
 
 
-def _listen(console: Console, timeout: float, wakeup: threading.Event) -> None:
-    import psycopg
+class _Listener:
+    """This process's ``LISTEN``, on a thread of its own: each NOTIFY rings (``_ring``), so a
+    running ``deliver_due`` claims new work at once, not only the idle waiter."""
 
-    key = id(console)
-    try:
-        with _listeners_lock:
-            conn = _listeners.get(key)
-            if conn is None or conn.closed:
-                url = console.db.engine.url.set(drivername="postgresql")
-                conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
-                conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                _listeners[key] = conn
-        remaining = timeout
-        while remaining > 0 and not wakeup.is_set() and not local_wakeup.is_set():
-            step = min(0.5, remaining)
-            if any(True for _ in conn.notifies(timeout=step, stop_after=1)):
-                return
-            remaining -= step
-    except psycopg.Error:
-        log.warning("outbox LISTEN connection lost; falling back to polling")
-        with _listeners_lock:
-            _listeners.pop(key, None)
-        _wait_local(min(timeout, 5.0), wakeup)
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    _ring()  # what was committed while nobody listened
+                    while not self._stop.is_set():
+                        if any(True for _ in conn.notifies(timeout=1.0, stop_after=1)):
+                            _ring()
+            except psycopg.Error:
+                log.warning("outbox LISTEN connection lost; polling until it is back (%gs)", RELISTEN_SECONDS)
+                self._stop.wait(RELISTEN_SECONDS)
+
+
+def listen(console: Console) -> None:
+    """Start the Console's NOTIFY listener (PostgreSQL; once): the outbox job's preparation.
+    ``stop_delivering`` stops it."""
+    if not console.db.is_postgres:
+        return
+    with _listener_lock:
+        if console.components.get(LISTENER_KEY) is None:
+            url = console.db.engine.url.set(drivername="postgresql")
+            console.components[LISTENER_KEY] = _Listener(url.render_as_string(hide_password=False))
