@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -99,3 +101,13 @@ def decided(console: Console, alert_key: str, hook: str) -> list[str]:
 
 def lines(caplog: Any, text: str) -> list[str]:
     return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+
+def wait_for(condition: Callable[[], object], attempts: int = 600) -> bool:
+    """Poll ``condition`` every 0.1 s (a liveness bound only: 60 s at most, usually milliseconds)."""
+    pause = threading.Event()
+    for _ in range(attempts):
+        if condition():
+            return True
+        pause.wait(0.1)
+    return False

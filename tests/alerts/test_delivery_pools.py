@@ -13,7 +13,7 @@ import pytest
 
 from raxx_console.outbox import service as outbox
 from raxx_console.tickets.models import Ticket
-from tests.alerts.helpers import AUTO_TICKET_FLAG, deliver, fire, items, rows, set_flag
+from tests.alerts.helpers import AUTO_TICKET_FLAG, deliver, fire, items, rows, set_flag, wait_for
 from tests.support.sandboxes import SLACK_DM_USERS
 
 
@@ -35,23 +35,13 @@ def test_a_slow_freescout_does_not_delay_slack_dms(console, freescout_sandbox, s
     delivering = threading.Thread(target=deliver, args=(console,))
     delivering.start()
     try:
-        assert _wait_for(lambda: slack_sandbox.app.messages()), "the DMs went out"
+        assert wait_for(lambda: slack_sandbox.app.messages()), "the DMs went out"
         [ticket] = rows(console, Ticket)
         assert ticket.state == "pending", "the DM did not wait for FreeScout's slow create"
     finally:
         delivering.join()
     [ticket] = rows(console, Ticket)
     assert ticket.state == "filed"
-
-
-def _wait_for(condition, attempts: int = 600) -> bool:
-    """Poll ``condition`` (a liveness bound only: 60 s at most, usually milliseconds)."""
-    done = threading.Event()
-    for _ in range(attempts):
-        if condition():
-            return True
-        done.wait(0.1)
-    return False
 
 
 def test_after_an_outage_the_backlog_drains_within_30_s_of_recovery(

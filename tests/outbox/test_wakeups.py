@@ -13,23 +13,13 @@ import pytest
 
 from raxx_console.outbox import service as outbox
 from raxx_console.tickets.models import Ticket
-from tests.alerts.helpers import AUTO_TICKET_FLAG, deliver, fire, items, rows, set_flag
+from tests.alerts.helpers import AUTO_TICKET_FLAG, deliver, fire, items, rows, set_flag, wait_for
 
 
 @pytest.fixture
 def console(alerts_console):
     set_flag(alerts_console, AUTO_TICKET_FLAG)
     return alerts_console
-
-
-def _wait_for(condition, attempts: int = 600) -> bool:
-    """Poll ``condition`` (a liveness bound only: 60 s at most, usually milliseconds)."""
-    done = threading.Event()
-    for _ in range(attempts):
-        if condition():
-            return True
-        done.wait(0.1)
-    return False
 
 
 def test_a_busy_delivery_loop_claims_work_committed_meanwhile_at_once(
@@ -45,9 +35,9 @@ def test_a_busy_delivery_loop_claims_work_committed_meanwhile_at_once(
     delivering = threading.Thread(target=deliver, args=(console,))
     delivering.start()
     try:
-        assert _wait_for(lambda: all(i.lease_until for i in items(console, "freescout.create")))
+        assert wait_for(lambda: all(i.lease_until for i in items(console, "freescout.create")))
         fire(console, "P2", check="second", title="second on db-1")
-        assert _wait_for(
+        assert wait_for(
             lambda: all(i.lease_until or i.state == "done" for i in items(console, "freescout.create"))
         )
         assert [t.state for t in rows(console, Ticket)] == ["pending", "pending"], (
