@@ -1,6 +1,6 @@
 """Benchmark: an alert storm through the console's ingest API, with Alertmanager measured in the same run.
 
-    .venv/bin/python bench/alert_storm.py [--shapes 10000x5/100/4*3,200x5/50/8*60] [--rounds 3]
+    .venv/bin/python bench/alert_storm.py [--shapes 10000x5/100/4*3,200x5/50/8*120] [--rounds 3]
                                           [--alerts 200] [--repeats 5] [--batch 50] [--latency-ms 100]
                                           [--ingest-only]
 
@@ -36,10 +36,11 @@ percentiles. ``--trace`` stamps each alert's stages in the worker (``_trace.py``
 each stage's p50/p99: where the time-to-ticket goes above its floor of 2L.
 
 The peer: Prometheus Alertmanager (``/usr/bin/prometheus-alertmanager``, Debian's package,
-installed with apt-get when missing and root), a fresh one each round on a free port,
-clustering off, grouping by alert with a 1 s ``group_wait``, one webhook receiver pointing at a
-sink in a process of its own (``_am_sink.py``), fed the same alerts through
-``POST /api/v2/alerts`` in the same batches from the same number of senders.
+installed with apt-get when missing and root), one for the whole run on a free port (its
+alerts pile up across rounds as the console's rows do), clustering off, grouping by alert with
+a 1 s ``group_wait``, one webhook receiver pointing at a sink in a process of its own
+(``_am_sink.py``), fed the same alerts through ``POST /api/v2/alerts`` in the same batches
+from the same number of senders.
 
 Targets: the ingest rounds' (exit 1 when missed), and low-load time-to-ticket p99 <= 2L + 50 ms
 and one ticket per alert (printed). Everything started is stopped on exit, error,
@@ -480,8 +481,8 @@ def ensure_alertmanager() -> str | None:
 
 @contextlib.contextmanager
 def alertmanager(watch: Resources, binary: str, name: str):
-    """A fresh Alertmanager for one round (its state starts empty; the console's does not), with
-    its webhook sink in a process of its own; yields its base URL and process, stops both after."""
+    """Alertmanager for the whole run (its alerts pile up across rounds, as the console's rows do),
+    with its webhook sink in a process of its own; yields its base URL and process, stops both."""
     sink_port = free_port()
     sink_script = str(Path(__file__).parent / "_am_sink.py")
     sink = watch.spawn(f"{name}-sink", [sys.executable, sink_script, str(sink_port)])
@@ -665,6 +666,9 @@ def ingest_rounds(args, watch: Resources, client: httpx.Client, sandboxes: dict,
     def console_pids() -> list[int]:
         return web_pids + backends()
 
+    am_base, am_proc = watch.stack.enter_context(alertmanager(watch, binary, "alertmanager"))
+    theirs = alertmanager_poster(client, am_base)
+
     print(f"\ningest rounds: console (PostgreSQL, {args.web_workers} web workers) vs Alertmanager {version}")
     header = (
         f"{'shape':<18} {'round':>5} {'AM emit/s':>10} {'console emit/s':>14} {'ratio':>6} "
@@ -677,9 +681,7 @@ def ingest_rounds(args, watch: Resources, client: httpx.Client, sandboxes: dict,
         ratios, cpus = [], []
         for round_ in range(1, args.rounds + 1):
             batches = shape.batches(f"storm-{number}{round_}")
-            with alertmanager(watch, binary, f"alertmanager-{number}{round_}") as (am_base, am_proc):
-                theirs = alertmanager_poster(client, am_base)
-                am = measured(batches, theirs, shape.senders, "alertmanager", lambda: [am_proc.pid])
+            am = measured(batches, theirs, shape.senders, "alertmanager", lambda: [am_proc.pid])
             us = measured(batches, ours, shape.senders, "console", console_pids)
             ratio = us.phase.rate / am.phase.rate if am.phase.rate else float("nan")
             ratios.append(ratio)
@@ -978,8 +980,8 @@ def main() -> int:
     parser.add_argument(
         "--shapes",
         type=lambda text: [Shape.parse(part) for part in text.split(",")],
-        default=[Shape(10_000, 5, 100, 4, storms=3), Shape(200, 5, 50, 8, storms=60)],
-        help="ingest rounds' shapes NxC/B/S[*K], comma-separated (default 10000x5/100/4*3,200x5/50/8*60)",
+        default=[Shape(10_000, 5, 100, 4, storms=3), Shape(200, 5, 50, 8, storms=120)],
+        help="ingest rounds' shapes NxC/B/S[*K], comma-separated (default 10000x5/100/4*3,200x5/50/8*120)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="ingest rounds per shape (default 3; 0: none)")
     parser.add_argument(

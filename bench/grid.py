@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import pstats
 import secrets
 import statistics
@@ -156,6 +157,7 @@ def main() -> int:
             }
         )
         console = app.extensions["raxx_console"]
+        gc.freeze()  # as `raxx-console web` does once its app is built (cli.py)
         try:
             seed(console, args.surfaces)
             tokens = {}
