@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import secrets
 import socket
@@ -114,6 +115,7 @@ def in_process(database_url: str, sandbox_url: str, instance: Path, runs_n: int,
         "LOG_LEVEL": "WARNING",
     }
     app = create_app(overrides)
+    gc.freeze()  # as `raxx-console web` does once its app is built (cli.py)
     console = app.extensions["raxx_console"]
     try:
         with console.db.session() as session:
