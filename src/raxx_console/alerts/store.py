@@ -102,10 +102,7 @@ def lock_alerts(
     if sqlite:
         _take_sqlite_write_lock(session, alert_ids)
     decisions = DecisionLog(session)
-    snapshots = _snapshots(session, alert_ids, decisions, None if sqlite else steady)
-    if sqlite:
-        decisions.read([snapshot.id for snapshot in snapshots.values()])
-    return snapshots, decisions
+    return _snapshots(session, alert_ids, decisions, None if sqlite else steady), decisions
 
 
 def insert_alerts(
@@ -123,10 +120,7 @@ def insert_alerts(
     if not raced:
         return inserted, {}
     sqlite = session.get_bind().dialect.name == "sqlite"
-    snapshots = _snapshots(session, raced, decisions, None if sqlite else [])
-    if sqlite:
-        decisions.read([snapshot.id for snapshot in snapshots.values()])
-    return inserted, snapshots
+    return inserted, _snapshots(session, raced, decisions, None if sqlite else [])
 
 
 def point_at_ticket(session: Session, alert_pk: int, ticket_pk: int | None, lifetime: int | None) -> None:
@@ -142,13 +136,15 @@ def point_at_ticket(session: Session, alert_pk: int, ticket_pk: int | None, life
 def _snapshots(
     session: Session, alert_ids: list[str], decisions: DecisionLog, steady: list[str] | None
 ) -> dict[str, AlertSnapshot]:
-    """The rows' snapshots, their digests noted in ``decisions``; on PostgreSQL (``steady`` not
-    None) locked, with each hook's latest decision unless the row is steady."""
+    """The rows' snapshots, their digests and hooks' latest decisions noted in ``decisions``; on
+    PostgreSQL (``steady`` not None) locked, and read with the lock unless the row is steady; on
+    SQLite by a query of their own."""
     found: dict[str, AlertSnapshot] = {}
     if steady is None:
         for row in session.connection().execute(_SNAPSHOTS_SQLITE, {"ids": alert_ids}):
             found[row.alert_id] = AlertSnapshot(*row[:-1])  # ``_SNAPSHOT``'s columns are its fields
             decisions.digests[row.id] = row.quiet_digest
+        decisions.read([snapshot.id for snapshot in found.values()])
         return found
     for row in session.connection().execute(_LOCK_PG, {"ids": alert_ids, "steady": steady}):
         snapshot = AlertSnapshot(*row[:-2])
