@@ -43,7 +43,10 @@ def test_one_poller_leads_and_the_other_stands_by(alerts_console, second):
 def test_a_standby_takes_over_when_the_leader_dies(alerts_console, second, caplog):
     poller.poll_once(alerts_console)
     with alerts_console.db.engine.connect() as conn:  # the leader's connection drops, as a dead dyno's does
-        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": leader_backend_pid(alerts_console)})
+        # with a timeout, the call returns once the backend is gone (and its lock with it), not
+        # merely signalled: under load the standby's next try could otherwise come first
+        leader = leader_backend_pid(alerts_console)
+        conn.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": leader})
     assert poller.poll_once(second) is not None, "the lock went with the connection"
     with caplog.at_level(logging.WARNING):
         assert poller.poll_once(alerts_console) is None
