@@ -15,7 +15,7 @@ from raxx_console.clock import ManualClock
 def test_a_row_commits_with_the_change_it_records(database):
     clock = ManualClock()
     with database.session() as session:
-        row = audit.record(
+        audit.record(
             session,
             clock,
             action="console.flags.toggled",
@@ -24,7 +24,7 @@ def test_a_row_commits_with_the_change_it_records(database):
             payload={"flag": "FLAG_X", "before": {"value": False}, "after": {"value": True}},
         )
     with database.session() as session:
-        stored = session.get(AuditLog, row.id)
+        [stored] = session.scalars(select(AuditLog))
         assert (stored.action, stored.actor, stored.selected_env) == (
             "console.flags.toggled",
             "op@raxx.app",

@@ -1,7 +1,8 @@
 """What an Investigate click costs the database, counted (not timed): transactions and statements.
 
 A first click reserves in the request's own transaction and settles in one more; a repeat click
-reads FreeScout between its first look and one write that carries its audit row. Both databases,
+reads FreeScout between its first look and one write: its audit row, with what FreeScout said
+when that changed or a minute has passed. Both databases,
 the FreeScout sandbox over real HTTP; each test warms up with a click on another surface first
 (the flag cache, the connection pool, the outbox's recovery state are per process).
 """
@@ -13,8 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from raxx_console.tickets.models import Ticket
 from tests.tickets.helpers import INVESTIGATE_FLAG, click, grid_token, set_flag, set_status
 
 OTHER = "api-staging"
@@ -88,11 +90,37 @@ def test_a_repeat_click_is_one_read_then_one_write_with_its_audit_row(console, w
         again = click(client, token=token).get_json()
     assert (again["ticket_id"], again["idempotent"]) == (first["ticket_id"], True)
     assert seen.transactions <= 2, seen.statements
-    [checked] = seen.where("UPDATE tickets SET fs_status")
-    assert seen.where("INSERT INTO audit_log") == [checked], "the audit row commits with the check"
+    [audited] = seen.where("INSERT INTO audit_log")
+    assert audited == seen.transactions, "the audit row is the click's one write, after the read"
+    assert not seen.where("UPDATE tickets"), "FreeScout said what we knew, a moment ago"
     assert not seen.where("INSERT INTO tickets") and not seen.where("INSERT INTO outbox")
-    assert len(seen.statements) <= 6, seen.statements
+    assert len(seen.statements) <= 5, seen.statements
     assert not seen.where("flag_overrides"), "flags come from the process's cache"
+
+
+def test_a_repeat_click_records_freescouts_answer_when_it_changed_or_a_minute_passed(
+    console, warm, clock, freescout_sandbox
+):
+    client, token = warm
+    first = click(client, token=token).get_json()
+    pending = {"byUser": 1, "status": "pending"}
+    moved = freescout_sandbox.api("PUT", f"conversations/{first['ticket_id']}", json=pending)
+    assert moved.status_code == 204
+    with counted(console.db.engine) as changed:
+        assert click(client, token=token).get_json()["ticket_id"] == first["ticket_id"]
+    [checked] = changed.where("UPDATE tickets SET fs_status")
+    assert changed.where("INSERT INTO audit_log") == [checked], "the audit row commits with the check"
+    assert _ticket(console, first["ticket_id"]).fs_status == "pending"
+    clock.advance(61)
+    with counted(console.db.engine) as later:
+        click(client, token=token)
+    assert len(later.where("UPDATE tickets SET fs_status")) == 1
+    assert _ticket(console, first["ticket_id"]).fs_checked_at == clock.now()
+
+
+def _ticket(console, ticket_id: int) -> Ticket:
+    with console.db.session() as session:
+        return session.scalars(select(Ticket).where(Ticket.ticket_id == ticket_id)).one()
 
 
 def test_a_bearer_token_costs_one_query(app, console, warm, operator_token):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, cast, literal, select, tuple_
+from sqlalchemy import Select, String, cast, insert, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from raxx_console.audit import PAGE_SIZE
@@ -30,20 +30,25 @@ def record(
     actor: str,
     selected_env: str,
     payload: dict[str, Any] | None = None,
-) -> AuditLog:
-    """Add an audit row to ``session``; it commits (or rolls back) with the change it records.
+) -> None:
+    """Write an audit row in ``session``'s transaction; it commits (or rolls back) with the
+    change it records.
 
-    ``actor`` is a user's email, or ``system:<component>`` for the worker's own acts.
+    ``actor`` is a user's email, or ``system:<component>`` for the worker's own acts. A Core
+    insert, run at once: no caller needs the row back, and the ORM's unit of work was a
+    twentieth of an Investigate repeat click's CPU.
     """
-    row = AuditLog(
-        created_at=clock.now(),
-        action=action,
-        actor=actor,
-        selected_env=selected_env,
-        payload=dict(payload or {}),
-    )
-    session.add(row)
-    return row
+    row = {
+        "created_at": clock.now(),
+        "action": action,
+        "actor": actor,
+        "selected_env": selected_env,
+        "payload": dict(payload or {}),
+    }
+    session.connection().execute(_INSERT, row)
+
+
+_INSERT = insert(AuditLog)
 
 
 def recent(

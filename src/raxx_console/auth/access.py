@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from flask import abort, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from raxx_console.auth.cf_access import user_from_cf_access
@@ -59,21 +59,27 @@ def _touch(row: ApiToken | ServiceToken) -> None:
         db_session().commit()
 
 
+#: The token look-ups, built once: building them per request cost a third of the look-up.
+#: An API token comes with its user: one indexed query per request.
+_API_TOKEN = (
+    select(ApiToken).where(ApiToken.token_hash == bindparam("digest")).options(joinedload(ApiToken.user))
+)
+_SERVICE_TOKEN = select(ServiceToken).where(ServiceToken.token_hash == bindparam("digest"))
+
+
 def _bearer(header: str) -> User | ServiceToken | None:
     """The user or the service a live bearer token belongs to."""
     token = header.removeprefix("Bearer ").strip()
     if not token:
         return None
-    digest = hash_token(token)
-    row = db_session().scalar(  # with its user: one indexed query per request
-        select(ApiToken).where(ApiToken.token_hash == digest).options(joinedload(ApiToken.user))
-    )
+    digest = {"digest": hash_token(token)}
+    row = db_session().scalar(_API_TOKEN, digest)
     if row is not None:
         if row.revoked_at is not None or row.user.disabled:
             return None
         _touch(row)
         return row.user
-    service = db_session().scalar(select(ServiceToken).where(ServiceToken.token_hash == digest))
+    service = db_session().scalar(_SERVICE_TOKEN, digest)
     if service is None or service.revoked_at is not None:
         return None
     _touch(service)

@@ -354,9 +354,9 @@ def mode(spec: SecretSpec, mode_a_on: bool) -> str:
     return "handler" if mode_a_on and spec.name in HANDLERS else "manual"
 
 
-def record_manual(session: Session, clock: Clock, spec: SecretSpec, *, actor: str, env: str) -> AuditLog:
+def record_manual(session: Session, clock: Clock, spec: SecretSpec, *, actor: str, env: str) -> None:
     """An operator rotated ``spec`` by its SOP: the audit row its age is counted from."""
-    return audit.record(
+    audit.record(
         session,
         clock,
         action=ROTATED_MANUALLY,

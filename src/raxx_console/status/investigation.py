@@ -69,8 +69,13 @@ _FACTS = tuple(
         "filed_at",
         "last_reason",
         "last_detail",
+        "fs_status",
+        "fs_checked_at",
     )
 )
+#: What FreeScout said of a ticket is rewritten when it changed, else at most this often (to the
+#: minute, as a token's last use): a repeat click then writes nothing but its audit row.
+CHECK_RECORD_INTERVAL = timedelta(minutes=1)
 
 #: The click's statements, built once (not per click): the first look, the recheck after our
 #: insert, and the write that records what FreeScout said.
@@ -186,10 +191,11 @@ def _reuse_if_open(console: Console, session: Session, key: str, *, actor: str, 
                 message=message,
                 ref=ticket.ref,
             )
-        is_open = fs_status in OPEN_STATUSES
+        is_open, now = fs_status in OPEN_STATUSES, console.clock.now()
         with committing(session):  # what FreeScout said, and the audit row, in one transaction
-            checked = {"ticket_pk": ticket.id, "read_status": fs_status, "read_at": console.clock.now()}
-            session.connection().execute(_RECORD_CHECK, checked)
+            if _check_worth_recording(ticket, fs_status, now):
+                checked = {"ticket_pk": ticket.id, "read_status": fs_status, "read_at": now}
+                session.connection().execute(_RECORD_CHECK, checked)
             if is_open:
                 audit_filed(session, console.clock, ticket, idempotent=True, actor=actor, env=env)
         if is_open:
@@ -197,6 +203,13 @@ def _reuse_if_open(console: Console, session: Session, key: str, *, actor: str, 
             return answer_for(ticket, idempotent=True, now=console.clock.now())
         log.info("investigate not reusing ticket_id=%s key=%s fs_status=%s", ticket.ticket_id, key, fs_status)
     return None
+
+
+def _check_worth_recording(ticket: Ticket, fs_status: str, now: datetime) -> bool:
+    """A new status always; the same one only once ``CHECK_RECORD_INTERVAL`` has passed."""
+    if ticket.fs_status != fs_status or ticket.fs_checked_at is None:
+        return True
+    return now - ticket.fs_checked_at >= CHECK_RECORD_INTERVAL
 
 
 def _reuse(
