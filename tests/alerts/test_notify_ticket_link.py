@@ -82,6 +82,19 @@ def test_a_link_is_queued_waiting_for_its_dm_and_its_only_try_follows_the_dm(
     assert {(link.state, link.attempts) for link in links} == {("done", 1)}, "one try each, after the DM"
 
 
+def test_a_link_whose_dm_ends_before_its_ticket_is_filed_is_still_tried_once(
+    console, slack_sandbox, freescout_sandbox
+):
+    """Its DM's end finds the ticket pending: the link waits for the ticket, and that look is
+    not counted as a try (it calls nobody)."""
+    freescout_sandbox.faults(latency_ms=300)  # the DMs end well before the ticket is filed
+    fire(console, "P2")
+    deliver(console)
+    links = items(console, "slack.ticket_link")
+    assert {(link.state, link.attempts) for link in links} == {("done", 1)}
+    assert len(messages(slack_sandbox)) == 2, "the DM, then the link in its thread"
+
+
 def test_below_the_threshold_no_link_is_awaited(console, slack_sandbox):
     fire(console, "P3")
     deliver(console)

@@ -146,7 +146,8 @@ class Result:
     @classmethod
     def wait_for_ticket(cls, ticket_pk: int | None, detail: str) -> Result:
         """Retry once the Ticket is filed: the end of its ``freescout.create`` item makes this
-        item due (until then it backs off as any retry does, in case the ticket ends otherwise)."""
+        item due (until then it is retried after ``WAIT_NET_SECONDS``, in case the ticket ends
+        otherwise). A wait is not an attempt (``_retry_later``)."""
         return cls("retry", TICKET_NOT_FILED, detail, ticket_pk=ticket_pk)
 
     @classmethod
@@ -582,14 +583,20 @@ def _retry_later(session: Session, now: datetime, item: OutboxItem, result: Resu
     it waits for is read under a share lock, so either the awaited item's end sees this item
     waiting (``_wake_waiters``), or this read sees that end.
     """
-    delay = result.retry_after if result.retry_after is not None else backoff_seconds(item.attempts)
+    awaited = _awaited(result)
+    if awaited is not None:
+        # A wait is a look before any call, not a try at the service: the attempt is given back
+        # (a link whose DM ended before its ticket was filed is still tried once), and what it
+        # waits for makes it due, so its own retry is only a net.
+        item.attempts -= 1
+    net = WAIT_NET_SECONDS if awaited is not None else backoff_seconds(item.attempts)
+    delay = result.retry_after if result.retry_after is not None else net
     item.lease_until, item.next_attempt_at = None, now + timedelta(seconds=delay)
     item.last_reason, item.last_detail = result.reason, result.detail
     if result.ticket_pk is not None:
         item.ticket_pk = result.ticket_pk
     if result.unsent:
         item.payload = {**item.payload, UNSENT_KEY: int(item.payload.get(UNSENT_KEY, 0)) + 1}
-    awaited = _awaited(result)
     if awaited is None:
         return
     session.flush()
