@@ -254,7 +254,7 @@ def tile(session: Session, clock: Clock, registry: SurfaceRegistry, surface_id: 
         .limit(HISTORY_LENGTH)
     )
     strip = Strip.of(_read_checks(session, checks).get(surface.id, []))
-    row: Any = session.execute(select(*STATUS_COLUMNS).where(SurfaceStatus.surface_id == surface_id)).first()
+    row: Any = session.connection().execute(_STATUS_OF, {"surface_id": surface_id}).first()
     shown = effective_status(row, clock.now())
     return _tile(surface, row, shown, strip, investigation=None, open_tickets=None)
 
