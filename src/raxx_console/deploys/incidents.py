@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from raxx_console.clock import Clock
@@ -20,16 +20,21 @@ from raxx_console.tickets import render
 
 def suspect_deploy(session: Session, now: datetime, window_seconds: float, surface_id: str) -> Deploy | None:
     """The newest deploy to ``surface_id`` started within the window (failed dispatches never ran)."""
-    return session.scalar(
-        select(Deploy)
-        .where(
-            Deploy.surface_id == surface_id,
-            Deploy.status != DISPATCH_FAILED,
-            Deploy.created_at >= now - timedelta(seconds=window_seconds),
-        )
-        .order_by(Deploy.created_at.desc(), Deploy.id.desc())
-        .limit(1)
+    since = now - timedelta(seconds=window_seconds)
+    return session.scalar(_SUSPECT, {"surface_id": surface_id, "since": since})
+
+
+#: ``suspect_deploy``'s query, built once: every new ticket runs it.
+_SUSPECT = (
+    select(Deploy)
+    .where(
+        Deploy.surface_id == bindparam("surface_id"),
+        Deploy.status != DISPATCH_FAILED,
+        Deploy.created_at >= bindparam("since"),
     )
+    .order_by(Deploy.created_at.desc(), Deploy.id.desc())
+    .limit(1)
+)
 
 
 def ago(then: datetime, now: datetime) -> str:
