@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -23,8 +24,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from raxx_console.alerts.emission import AlertSnapshot, Decision, Event
 from raxx_console.alerts.models import FIRING, Alert, AlertDecision
@@ -171,12 +173,18 @@ def apply_emissions(session: Session, now: datetime, rows: list[dict[str, Any]])
     if not rows:
         return
     dialect = session.get_bind().dialect
-    statement = text(
+    statement = _apply_statement(dialect)
+    session.connection().execute(statement, {"now": now, "rows": json_rows(dialect, rows)})
+
+
+@lru_cache(maxsize=8)
+def _apply_statement(dialect: Dialect) -> TextClause:
+    """``apply_emissions``'s statement, built once per database: a batch only binds its rows."""
+    return text(
         "UPDATE alerts AS a SET title = v.title, details = v.details, labels = v.labels, "  # noqa: S608
         "surface_id = v.surface_id, last_emit_at = :now, emit_count = a.emit_count + 1, "
         f"quiet_digest = v.quiet_digest FROM {json_rowset(dialect, _UPDATE_COLUMNS)} WHERE a.id = v.id"
     ).bindparams(bindparam("now", type_=_alerts.c.last_emit_at.type))
-    session.connection().execute(statement, {"now": now, "rows": json_rows(dialect, rows)})
 
 
 #: ``session.info`` key of the batch's ``DecisionLog`` while it holds the alerts' row locks.
