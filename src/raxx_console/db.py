@@ -172,7 +172,10 @@ class Database:
                 self.url,
                 # Custom plans always: a cached generic plan, made while a table was small,
                 # would go on scanning it whole once it grew (an alert storm fills one fast).
-                connect_args={"options": "-c timezone=UTC -c plan_cache_mode=force_custom_plan"},
+                # No JIT: its compilation (10-25 ms) is paid by each execution of a statement
+                # estimated above jit_above_cost — as an ingest batch's lock became once its
+                # tables outgrew their statistics — and none of ours runs long enough to repay it.
+                connect_args={"options": "-c timezone=UTC -c plan_cache_mode=force_custom_plan -c jit=off"},
                 pool_size=pool_size,
                 max_overflow=20,
                 pool_recycle=POOL_RECYCLE_SECONDS,
