@@ -174,7 +174,8 @@ class Database:
                 # would go on scanning it whole once it grew (an alert storm fills one fast).
                 # No JIT: its compilation (10-25 ms) is paid by each execution of a statement
                 # estimated above jit_above_cost — as an ingest batch's lock became once its
-                # tables outgrew their statistics — and none of ours runs long enough to repay it.
+                # tables outgrew their statistics — and none of ours runs long enough to repay it
+                # (docs/decisions.md, "Ingest: no JIT, and no index nobody reads").
                 connect_args={"options": "-c timezone=UTC -c plan_cache_mode=force_custom_plan -c jit=off"},
                 pool_size=pool_size,
                 max_overflow=20,
