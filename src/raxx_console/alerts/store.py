@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -148,7 +148,8 @@ def _snapshots(
             decisions.digests[row.id] = row.quiet_digest
         decisions.read([snapshot.id for snapshot in found.values()])
         return found
-    for row in session.connection().execute(_LOCK_PG, {"ids": alert_ids, "steady": steady}):
+    arrays = {"ids": _pg_array(alert_ids), "steady": _pg_array(steady)}
+    for row in session.connection().execute(_LOCK_PG, arrays):
         snapshot = AlertSnapshot(*row[:-2])
         found[snapshot.alert_id] = snapshot
         decisions.known(snapshot.id, row[-2], row[-1])
@@ -329,24 +330,32 @@ _SNAPSHOTS_SQLITE = (
 _STEADY = and_(
     _alerts.c.quiet_digest.is_not(None),
     _alerts.c.state == FIRING,
-    (_alerts.c.alert_id + " " + _alerts.c.severity) == any_(bindparam("steady", type_=ARRAY(Text))),
+    (_alerts.c.alert_id + " " + _alerts.c.severity)
+    == any_(bindparam("steady", type_=Text).cast(ARRAY(Text))),
 )
 #: PostgreSQL's lock: one array parameter per list (not a bound value per alert), the same
-#: statement for every batch.
+#: statement for every batch; each array is sent as its text (``_pg_array``).
 _LOCK_PG = (
     _SNAPSHOT.add_columns(
         _alerts.c.quiet_digest, case((_STEADY, null()), else_=_LATEST_OF_ROW).label("latest")
     )
-    .where(_alerts.c.alert_id == any_(bindparam("ids", type_=ARRAY(Text))))
+    .where(_alerts.c.alert_id == any_(bindparam("ids", type_=Text).cast(ARRAY(Text))))
     .order_by(_alerts.c.alert_id)
     .with_for_update(of=_alerts)
 )
 
 
+def _pg_array(values: Iterable[str]) -> str:
+    """``values`` as a PostgreSQL array literal, for ``CAST(… AS <type>[])``: psycopg dumps a
+    list element by element in Python (two lists of 50 ids: ~280 µs a batch), a string at once."""
+    quoted = ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values)
+    return "{" + ",".join(quoted) + "}"
+
+
 def _latest_decisions(session: Session, alert_pks: Sequence[int]) -> tuple[Any, ...]:
     """The statement (and its parameters) reading each hook's latest decision for ``alert_pks``."""
     if session.get_bind().dialect.name == "postgresql":
-        return _LATEST_PG, {"pks": alert_pks}
+        return _LATEST_PG, {"pks": _pg_array(str(pk) for pk in alert_pks)}
     newest = (
         select(func.max(_decisions.c.id))
         .where(_decisions.c.alert_pk.in_(alert_pks))
