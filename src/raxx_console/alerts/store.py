@@ -307,7 +307,7 @@ _LATEST_COLUMNS = f"alert_pk, {_HOOK_AND_SAME}"
 #: whatever the table's size and however stale its statistics (a plain ``alert_pk IN (…)`` with
 #: ``GROUP BY`` was planned as a scan of the whole table once it grew faster than ANALYZE ran).
 _LATEST_PG = text(
-    f"SELECT {_LATEST_COLUMNS} FROM unnest(CAST(:pks AS bigint[])) AS p(pk) "  # noqa: S608
+    f"SELECT {_LATEST_COLUMNS} FROM unnest(CAST(string_to_array(:pks, ',') AS bigint[])) AS p(pk) "  # noqa: S608
     f"CROSS JOIN LATERAL (SELECT DISTINCT ON (hook) {_LATEST_COLUMNS} FROM alert_decisions "
     "WHERE alert_pk = p.pk ORDER BY hook, id DESC) AS d"
 )
@@ -331,7 +331,7 @@ _STEADY = and_(
     _alerts.c.quiet_digest.is_not(None),
     _alerts.c.state == FIRING,
     (_alerts.c.alert_id + " " + _alerts.c.severity)
-    == any_(bindparam("steady", type_=Text).cast(ARRAY(Text))),
+    == any_(func.string_to_array(bindparam("steady", type_=Text), ",", type_=ARRAY(Text))),
 )
 #: PostgreSQL's lock: one array parameter per list (not a bound value per alert), the same
 #: statement for every batch; each array is sent as its text (``_pg_array``).
@@ -339,17 +339,20 @@ _LOCK_PG = (
     _SNAPSHOT.add_columns(
         _alerts.c.quiet_digest, case((_STEADY, null()), else_=_LATEST_OF_ROW).label("latest")
     )
-    .where(_alerts.c.alert_id == any_(bindparam("ids", type_=Text).cast(ARRAY(Text))))
+    .where(
+        _alerts.c.alert_id == any_(func.string_to_array(bindparam("ids", type_=Text), ",", type_=ARRAY(Text)))
+    )
     .order_by(_alerts.c.alert_id)
     .with_for_update(of=_alerts)
 )
 
 
 def _pg_array(values: Iterable[str]) -> str:
-    """``values`` as a PostgreSQL array literal, for ``CAST(… AS <type>[])``: psycopg dumps a
-    list element by element in Python (two lists of 50 ids: ~280 µs a batch), a string at once."""
-    quoted = ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values)
-    return "{" + ",".join(quoted) + "}"
+    """``values`` (alert ids, ``"<alert_id> <severity>"``, pks: never a comma) as one string for
+    ``string_to_array(…, ',')``: psycopg dumps a list element by element in Python (two lists of
+    50 ids: ~280 µs a batch), a string at once. ``string_to_array`` is immutable, so the planner
+    sees the array's elements (a cast from text is not: the lock was planned blind)."""
+    return ",".join(values)
 
 
 def _latest_decisions(session: Session, alert_pks: Sequence[int]) -> tuple[Any, ...]:
