@@ -333,8 +333,8 @@ _STEADY = and_(
     (_alerts.c.alert_id + " " + _alerts.c.severity)
     == any_(func.string_to_array(bindparam("steady", type_=Text), ",", type_=ARRAY(Text))),
 )
-#: PostgreSQL's lock: one array parameter per list (not a bound value per alert), the same
-#: statement for every batch; each array is sent as its text (``_pg_array``).
+#: PostgreSQL's lock: one parameter per list (not a bound value per alert), the same
+#: statement for every batch; each list is sent as one string (``_pg_array``).
 _LOCK_PG = (
     _SNAPSHOT.add_columns(
         _alerts.c.quiet_digest, case((_STEADY, null()), else_=_LATEST_OF_ROW).label("latest")
