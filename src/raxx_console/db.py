@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, Table, create_engine, event, text
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -170,7 +172,11 @@ class Database:
                 self.url,
                 # Custom plans always: a cached generic plan, made while a table was small,
                 # would go on scanning it whole once it grew (an alert storm fills one fast).
-                connect_args={"options": "-c timezone=UTC -c plan_cache_mode=force_custom_plan"},
+                # No JIT: its compilation (10-25 ms) is paid by each execution of a statement
+                # estimated above jit_above_cost — as an ingest batch's lock became once its
+                # tables outgrew their statistics — and none of ours runs long enough to repay it
+                # (docs/decisions.md, "Ingest: no JIT, and no index nobody reads").
+                connect_args={"options": "-c timezone=UTC -c plan_cache_mode=force_custom_plan -c jit=off"},
                 pool_size=pool_size,
                 max_overflow=20,
                 pool_recycle=POOL_RECYCLE_SECONDS,
@@ -259,9 +265,17 @@ def insert_rows(
     """
     if not rows:
         return []
-    bind = session.get_bind()
-    dialect = bind.dialect
-    names = list(rows[0])
+    dialect = session.get_bind().dialect
+    statement = _insert_statement(dialect, table, tuple(rows[0]), on_conflict, returning)
+    result = session.connection().execute(statement, {"rows": json_rows(dialect, rows)})
+    return [tuple(row) for row in result] if returning else []
+
+
+@lru_cache(maxsize=64)
+def _insert_statement(
+    dialect: Dialect, table: Table, names: tuple[str, ...], on_conflict: str, returning: str
+) -> TextClause:
+    """``insert_rows``'s statement, built once per shape: a batch only binds its rows."""
     columns = [(name, table.c[name].type.compile(dialect=dialect)) for name in names]
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
     source = json_rowset(dialect, columns)
@@ -271,5 +285,4 @@ def insert_rows(
         sql += f" ON CONFLICT {on_conflict}"
     if returning:
         sql += f" RETURNING {returning}"
-    result = session.connection().execute(text(sql), {"rows": json_rows(dialect, rows)})
-    return [tuple(row) for row in result] if returning else []
+    return text(sql)

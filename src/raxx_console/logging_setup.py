@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterable
 
 REDACTED = "[redacted]"
@@ -16,6 +17,18 @@ class RedactingFormatter(logging.Formatter):
     def __init__(self, secrets: Iterable[str], fmt: str) -> None:
         super().__init__(fmt)
         self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        #: (second, its text): the lines of one second share it (an alert storm logs thousands).
+        self._second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """``logging.Formatter``'s default ``2026-12-01 12:00:00,123``, formatted once a second."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime(self.default_time_format, self.converter(second)))
+        return f"{cached[1]},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)

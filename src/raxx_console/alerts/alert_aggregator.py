@@ -37,7 +37,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers
+from sqlalchemy.orm.attributes import instance_dict, manager_of_class
 
 from raxx_console.alerts.emission import (
     SEVERITY_RANK,
@@ -217,8 +218,7 @@ class _SetBatch:
         """
         if any(hook.first_fire is None for hook in self.fire_hooks):
             return False
-        alert = Alert(**row)  # not in the session: ``insert_fires`` inserts its row
-        alert.emit_count = 1
+        alert = _transient_alert({**row, "emit_count": 1})
         emission = Emission(self.console, self.session, alert, "fire", None, self.now)
         fire = _Fire(index, alert, row, [(AGGREGATOR, Decision("first", _first_reason(alert)))])
         for hook in self.fire_hooks:
@@ -348,6 +348,19 @@ def _new_row(alert_id: str, alert_key: str, now: datetime, signal: AlertSignal) 
         "emit_count": 0,
         "slack_seq": 0,
     }
+
+
+def _transient_alert(row: dict[str, Any]) -> Alert:
+    """An ``Alert`` holding ``row``, never added to the session (``insert_fires`` inserts its
+    row): its values go straight into the instance's dict, without the attribute events
+    ``Alert(**row)`` fires for each — a first fire's costliest Python object otherwise."""
+    configure_mappers()  # what ``Alert(**row)`` would do first (a no-op once they are)
+    alert = _ALERT_MANAGER.new_instance()
+    instance_dict(alert).update(row)
+    return alert
+
+
+_ALERT_MANAGER = manager_of_class(Alert)
 
 
 def _fired_row(fire: _Fire) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 from urllib.parse import quote
 
 from sqlalchemy.orm import Session
@@ -58,10 +58,10 @@ class AlertSignal:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class AlertSnapshot:
+class AlertSnapshot(NamedTuple):
     """A locked alert row as the set-based path read it, with its current ticket's state
-    (``ticket_state`` None when the alert points at no ticket)."""
+    (``ticket_state`` None when the alert points at no ticket). A tuple: one is made per row
+    of every batch, and a tuple is made in C (a frozen dataclass sets each field in Python)."""
 
     id: int
     alert_id: str

@@ -43,7 +43,8 @@ class Alert(Base):
     details: Mapped[str] = mapped_column(Text, nullable=False, default="")
     labels: Mapped[dict[str, str]] = mapped_column(JSONDocument, nullable=False, default=dict)
     #: From the ``surface_id`` label: links the alert to a status tile (and entry A's tickets).
-    surface_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    #: Not indexed: no query reads alerts by it (migration 0014).
+    surface_id: Mapped[str | None] = mapped_column(String(100))
     lifetime: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     first_seen_at: Mapped[datetime] = mapped_column(nullable=False)
     #: When the current lifetime fired.
